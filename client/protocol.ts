@@ -1,0 +1,105 @@
+/**
+ * What trpc-pubsub adds on top of the tRPC v11 WebSocket protocol: names,
+ * limits, the event envelope and close codes. Shared by the server and the
+ * browser-safe client; it imports nothing. `PROTOCOL.md` documents every item.
+ * @module
+ */
+
+/** Name of the subscription procedure inside each topic's router: `trpc.<topic>.events.subscribe(…)`. */
+export const EVENTS_PROCEDURE = 'events';
+/** Name of the publish mutation inside each topic's router: `trpc.<topic>.publish.mutate(…)`. */
+export const PUBLISH_PROCEDURE = 'publish';
+/** Reserved router key whose `events` subscription receives every topic (the Python library's `ALL_TOPICS`). */
+export const ALL_TOPICS = 'allTopics';
+
+/** Topic names: a letter, then letters, digits or `_`, at most 64 characters (they become tRPC path segments). */
+export const TOPIC_NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
+/** Event ids: 1 to 128 characters of `[A-Za-z0-9._:-]`; anything else in `lastEventId` is refused with `BAD_REQUEST`. */
+export const EVENT_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+/** A channel key is a string (1 to 256 characters) or a finite number. */
+export type ChannelKey = string | number;
+/** Longest accepted string key. */
+export const MAX_KEY_LENGTH = 256;
+
+/**
+ * The event as it travels inside tRPC's tracked envelope
+ * (`result.data = { id, data: WireEvent }`).
+ */
+export interface WireEvent<TPayload = unknown, TKey extends ChannelKey | undefined = ChannelKey | undefined> {
+  /** Always `"event"`; control signals (such as a resume gap) use other kinds. */
+  kind: 'event';
+  /** Topic the event was published on. */
+  topic: string;
+  /** Channel key, absent on topics without a key schema. */
+  key?: TKey;
+  /** The validated payload (absent on payload-less topics). */
+  payload: TPayload;
+  /** Publish time, milliseconds since the epoch, set by the publishing server. */
+  ts: number;
+}
+
+/**
+ * An event as applications see it: the tracked id merged into the wire event.
+ */
+export interface PubSubEvent<TPayload = unknown, TKey extends ChannelKey | undefined = ChannelKey | undefined>
+  extends WireEvent<TPayload, TKey> {
+  /** Unique event id; the client resends the last one as `lastEventId` on reconnect. */
+  id: string;
+}
+
+/**
+ * WebSocket close codes trpc-pubsub uses. Recoverable failures never close
+ * the socket: they travel as tRPC error envelopes on the operation.
+ */
+export const CloseCode = {
+  /** Normal closure, asked for by either side. */
+  Normal: 1000,
+  /** The server is shutting down; it sent `{"id":null,"method":"reconnect"}` first. */
+  GoingAway: 1001,
+  /** A frame was larger than the server's `maxMessageBytes`. */
+  MessageTooBig: 1009,
+  /** Unexpected server failure. */
+  InternalError: 1011,
+  /** The client did not answer a keepalive `PING` in time (terminated, seen as 1006 by the client). */
+  KeepAliveTimeout: 4408,
+  /** The socket's send buffer stayed over `slowConsumer.maxBufferedBytes`; reconnect and resume. */
+  SlowConsumer: 4429,
+} as const;
+/** One of {@link CloseCode}'s values. */
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+
+/** Keepalive text frames (the tRPC v11 ones). */
+export const PING = 'PING';
+/** Answer to {@link PING}. */
+export const PONG = 'PONG';
+
+/** Whether `name` can be a topic name. */
+export function isValidTopicName(name: string): boolean {
+  return TOPIC_NAME_PATTERN.test(name) && name !== ALL_TOPICS;
+}
+
+/** Whether `id` is a well-formed event id (strict: only strings of the allowed alphabet). */
+export function isValidEventId(id: unknown): id is string {
+  return typeof id === 'string' && EVENT_ID_PATTERN.test(id);
+}
+
+/** Whether `key` is an acceptable channel key. */
+export function isValidChannelKey(key: unknown): key is ChannelKey {
+  if (typeof key === 'string') return key.length > 0 && key.length <= MAX_KEY_LENGTH;
+  return typeof key === 'number' && Number.isFinite(key);
+}
+
+/**
+ * Checks an incoming tracked event's shape (used by the client before it
+ * hands an event to application code).
+ */
+export function isWireEvent(value: unknown): value is WireEvent {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return (
+    v['kind'] === 'event' &&
+    typeof v['topic'] === 'string' &&
+    typeof v['ts'] === 'number' &&
+    (v['key'] === undefined || isValidChannelKey(v['key']))
+  );
+}

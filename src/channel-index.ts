@@ -1,0 +1,101 @@
+import type { PubSubEvent } from '../client/protocol.js';
+import type { EncodedEvent } from './encoded-event.js';
+import { channelName, scopeName, type SubscriptionScope } from './subscription-scope.js';
+
+/** Something that receives events: a WebSocket subscription, a server callback, an iterator. */
+export interface Sink {
+  /** Called synchronously for each event in the sink's scope; must not throw. */
+  deliver(encoded: EncodedEvent): void;
+}
+
+/** Told when a scope gains its first sink or loses its last (engines subscribe to brokers there). */
+export interface ScopeActivityListener {
+  /** The scope has its first local sink. */
+  onActive(scope: SubscriptionScope): void;
+  /** The scope has no local sink any more. */
+  onIdle(scope: SubscriptionScope): void;
+}
+
+/**
+ * Local subscribers, indexed so that an event finds its receivers in three
+ * map lookups whatever the number of channels: its channel's sinks, its
+ * topic's all-keys sinks and the all-topics sinks. A sink sits in exactly
+ * one set, so nobody receives an event twice.
+ */
+export class ChannelIndex {
+  readonly #byChannel = new Map<string, Set<Sink>>();
+  readonly #byTopic = new Map<string, Set<Sink>>();
+  readonly #allTopics = new Set<Sink>();
+  #size = 0;
+
+  constructor(private readonly activity?: ScopeActivityListener) {}
+
+  /** Number of sinks registered. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Number of distinct non-empty scopes (channels, topic-wide, all). */
+  get scopeCount(): number {
+    return this.#byChannel.size + this.#byTopic.size + (this.#allTopics.size > 0 ? 1 : 0);
+  }
+
+  /** Names of the scopes that have sinks (for health and tests). */
+  scopes(): string[] {
+    const names = [...this.#byChannel.keys(), ...[...this.#byTopic.keys()].map((t) => `${t}:*`)];
+    if (this.#allTopics.size > 0) names.push('*');
+    return names;
+  }
+
+  /**
+   * Registers `sink` for `scope`. Returns its remover, safe to call twice.
+   */
+  add(scope: SubscriptionScope, sink: Sink): () => void {
+    const set = this.#setFor(scope, true);
+    if (set.has(sink)) throw new Error(`sink already registered for ${scopeName(scope)}`);
+    set.add(sink);
+    this.#size++;
+    if (set.size === 1) this.activity?.onActive(scope);
+    let removed = false;
+    return () => {
+      if (removed) return;
+      removed = true;
+      set.delete(sink);
+      this.#size--;
+      if (set.size === 0) {
+        this.#dropSet(scope);
+        this.activity?.onIdle(scope);
+      }
+    };
+  }
+
+  /** Hands `encoded` to every sink whose scope covers its channel. */
+  dispatch(encoded: EncodedEvent): void {
+    const event: PubSubEvent = encoded.event;
+    const channel = this.#byChannel.get(channelName(event.topic, event.key));
+    if (channel !== undefined) for (const sink of channel) sink.deliver(encoded);
+    if (event.key !== undefined) {
+      const topic = this.#byTopic.get(event.topic);
+      if (topic !== undefined) for (const sink of topic) sink.deliver(encoded);
+    }
+    for (const sink of this.#allTopics) sink.deliver(encoded);
+  }
+
+  #setFor(scope: SubscriptionScope, create: true): Set<Sink>;
+  #setFor(scope: SubscriptionScope, create: boolean): Set<Sink> | undefined {
+    if (scope.kind === 'all') return this.#allTopics;
+    const map = scope.kind === 'channel' ? this.#byChannel : this.#byTopic;
+    const name = scope.kind === 'channel' ? channelName(scope.topic, scope.key) : scope.topic;
+    let set = map.get(name);
+    if (set === undefined && create) {
+      set = new Set();
+      map.set(name, set);
+    }
+    return set;
+  }
+
+  #dropSet(scope: SubscriptionScope): void {
+    if (scope.kind === 'channel') this.#byChannel.delete(channelName(scope.topic, scope.key));
+    else if (scope.kind === 'topic') this.#byTopic.delete(scope.topic);
+  }
+}

@@ -1,0 +1,209 @@
+import {
+  initTRPC,
+  tracked,
+  type TRPCMutationProcedure,
+  type TRPCProcedureBuilder,
+  type TRPCSubscriptionProcedure,
+  type TrackedEnvelope,
+} from '@trpc/server';
+import * as z from 'zod';
+import {
+  ALL_TOPICS,
+  EVENT_ID_PATTERN,
+  EVENTS_PROCEDURE,
+  PUBLISH_PROCEDURE,
+  type ChannelKey,
+  type WireEvent,
+} from '../client/protocol.js';
+import { EventQueue } from './event-queue.js';
+import type { PubSub, PubSubInternals } from './pubsub.js';
+import type { SubscriptionScope } from './subscription-scope.js';
+import type { AnyTopic, TopicKey, TopicKeyInput, TopicPayload, TopicPayloadInput, TopicRecord } from './topics.js';
+
+/** The event a tRPC subscriber of topic `N` receives inside `{ id, data }`. */
+export type TopicWireEvent<N extends string, T extends AnyTopic> = WireEvent<TopicPayload<T>, TopicKey<T>> & { topic: N };
+
+/** Input of `<topic>.events`: a key (keyed topics; omit for every key) and the `lastEventId` wsLink resends. */
+export type EventsInput<T extends AnyTopic> =
+  | (T['key'] extends z.ZodType ? { key?: TopicKeyInput<T>; lastEventId?: string } : { lastEventId?: string })
+  | undefined;
+
+/** Input of `<topic>.publish`. */
+export type PublishInput<T extends AnyTopic> = (T['key'] extends z.ZodType ? { key: TopicKeyInput<T> } : unknown) &
+  (T['payload'] extends z.ZodType ? { data: TopicPayloadInput<T> } : { data?: undefined });
+
+/** Output of `<topic>.publish`: the id the event got. */
+export interface PublishResult {
+  /** Id of the published event. */
+  id: string;
+}
+
+/** The procedures generated for one topic. */
+export type TopicProcedures<N extends string, T extends AnyTopic> = {
+  /** Subscription: `trpc.<topic>.events.subscribe({ key }, { onData })`. */
+  events: TRPCSubscriptionProcedure<{
+    input: EventsInput<T>;
+    output: AsyncIterable<TrackedEnvelope<TopicWireEvent<N, T>>, void, unknown>;
+    meta: unknown;
+    errorShape: unknown;
+  }>;
+  /** Mutation: `trpc.<topic>.publish.mutate({ key, data })`. */
+  publish: TRPCMutationProcedure<{
+    input: PublishInput<T>;
+    output: PublishResult;
+    meta: unknown;
+    errorShape: unknown;
+  }>;
+};
+
+/** Any event of `TTopics` as a tRPC all-topics subscriber receives it. */
+export type AnyTopicWireEvent<TTopics extends TopicRecord> = {
+  [N in keyof TTopics & string]: TopicWireEvent<N, TTopics[N]>;
+}[keyof TTopics & string];
+
+/** The record of procedures {@link topicProcedures} builds: one sub-router per topic, plus `allTopics`. */
+export type TopicProceduresRecord<TTopics extends TopicRecord> = {
+  [N in keyof TTopics & string]: TopicProcedures<N, TTopics[N]>;
+} & {
+  /** Every topic at once: `trpc.allTopics.events.subscribe(undefined, { onData })`. */
+  allTopics: {
+    events: TRPCSubscriptionProcedure<{
+      input: { lastEventId?: string } | undefined;
+      output: AsyncIterable<TrackedEnvelope<AnyTopicWireEvent<TTopics>>, void, unknown>;
+      meta: unknown;
+      errorShape: unknown;
+    }>;
+  };
+};
+
+/** Any tRPC procedure builder not bound to a caller (`t.procedure`, `t.procedure.use(auth)`). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyBaseProcedure = TRPCProcedureBuilder<any, any, any, any, any, any, any, false, any>;
+
+/** Options of {@link topicProcedures}. */
+export interface TopicProceduresOptions {
+  /**
+   * The base procedure both `events` and `publish` are built on, so that the
+   * application's middleware (auth, context) runs first.
+   * @default initTRPC.create().procedure
+   */
+  procedure?: AnyBaseProcedure;
+}
+
+const lastEventIdSchema = z
+  .string()
+  .regex(EVENT_ID_PATTERN, 'lastEventId must be 1-128 characters of [A-Za-z0-9._:-]')
+  .optional();
+
+/**
+ * The value a topic subscription procedure returns: a plain async iterable
+ * for stock tRPC adapters and callers, which trpc-pubsub's own WebSocket
+ * server recognises and serves from its per-channel index instead of
+ * iterating it (one serialization per event, not per subscriber).
+ */
+export class TopicSubscription implements AsyncIterable<TrackedEnvelope<WireEvent>> {
+  constructor(
+    /** @internal */ readonly internals: PubSubInternals,
+    /** What the subscription listens to. */
+    readonly scope: SubscriptionScope,
+    /** The caller's context. */
+    readonly ctx: unknown,
+    /** Aborts when the caller stops (stock adapters). */
+    readonly signal: AbortSignal | undefined,
+  ) {}
+
+  [Symbol.asyncIterator](): AsyncIterator<TrackedEnvelope<WireEvent>> {
+    type Item = TrackedEnvelope<WireEvent>;
+    let remove: (() => void) | undefined;
+    const queue = new EventQueue<Item>({
+      maxQueued: this.internals.maxQueuedPerIterator,
+      signal: this.signal,
+      onEnd: () => remove?.(),
+    });
+    if (!queue.ended) {
+      remove = this.internals.attach(
+        this.scope,
+        { deliver: (encoded) => queue.push(tracked(encoded.event.id, encoded.wire)) },
+        { origin: 'trpc', ctx: this.ctx },
+      );
+    }
+    return queue;
+  }
+}
+
+/**
+ * Builds the tRPC procedures of every topic: `<topic>.events`
+ * (subscription) and `<topic>.publish` (mutation), plus
+ * `allTopics.events`. Spread or nest the record in your own router.
+ * @example
+ * ```ts
+ * const appRouter = t.router({
+ *   hello: t.procedure.query(() => 'world'),
+ *   ...topicProcedures(pubsub, { procedure: authedProcedure }),
+ * });
+ * export type AppRouter = typeof appRouter;
+ * ```
+ */
+export function topicProcedures<TTopics extends TopicRecord>(
+  pubsub: PubSub<TTopics, never> | PubSub<TTopics, any>,
+  options: TopicProceduresOptions = {},
+): TopicProceduresRecord<TTopics> {
+  const base: AnyBaseProcedure = options.procedure ?? initTRPC.create().procedure;
+  const { internals } = pubsub;
+  const record: Record<string, unknown> = {};
+  for (const [name, definition] of Object.entries(pubsub.topics)) {
+    record[name] = {
+      [EVENTS_PROCEDURE]: eventsProcedure(base, internals, name, definition),
+      [PUBLISH_PROCEDURE]: publishProcedure(base, internals, name, definition),
+    };
+  }
+  record[ALL_TOPICS] = {
+    [EVENTS_PROCEDURE]: base
+      .input(z.object({ lastEventId: lastEventIdSchema }).optional())
+      .subscription(async ({ ctx, signal }: { ctx: unknown; signal: AbortSignal | undefined }) => {
+        await internals.authorize({ ctx, topic: ALL_TOPICS, key: undefined, action: 'subscribe' });
+        return new TopicSubscription(internals, { kind: 'all' }, ctx, signal);
+      }),
+  };
+  return record as TopicProceduresRecord<TTopics>;
+}
+
+/**
+ * A ready tRPC router holding only the topic procedures, for applications
+ * without a router of their own.
+ */
+export function createPubSubRouter<TTopics extends TopicRecord>(pubsub: PubSub<TTopics, any>, options: TopicProceduresOptions = {}) {
+  return initTRPC.create().router(topicProcedures(pubsub, options));
+}
+
+function eventsProcedure(base: AnyBaseProcedure, internals: PubSubInternals, name: string, definition: AnyTopic) {
+  const input =
+    definition.key === undefined
+      ? z.object({ lastEventId: lastEventIdSchema }).optional()
+      : z.object({ key: definition.key.optional(), lastEventId: lastEventIdSchema }).optional();
+  return base.input(input).subscription(
+    async ({ ctx, input: parsed, signal }: { ctx: unknown; input: { key?: ChannelKey } | undefined; signal: AbortSignal | undefined }) => {
+      const scope = internals.scopeOf(name, parsed?.key);
+      await internals.authorize({ ctx, topic: name, key: parsed?.key, action: 'subscribe' });
+      return new TopicSubscription(internals, scope, ctx, signal);
+    },
+  );
+}
+
+function publishProcedure(base: AnyBaseProcedure, internals: PubSubInternals, name: string, definition: AnyTopic) {
+  const shape: Record<string, z.ZodType> = {
+    data: definition.payload ?? z.undefined(),
+  };
+  if (definition.key !== undefined) shape['key'] = definition.key;
+  let input: z.ZodType = z.object(shape);
+  if (definition.payload === undefined && definition.key === undefined) input = z.object(shape).optional();
+  return base.input(input).mutation(
+    async ({ ctx, input: parsed }: { ctx: unknown; input: { data?: unknown; key?: ChannelKey } | undefined }): Promise<PublishResult> => {
+      const key = parsed?.key;
+      const payload = parsed?.data;
+      await internals.authorize({ ctx, topic: name, key, action: 'publish', payload });
+      const event = await internals.publishValidated(name, payload, key);
+      return { id: event.id };
+    },
+  );
+}

@@ -1,0 +1,431 @@
+import type { IncomingMessage } from 'node:http';
+import {
+  callTRPCProcedure,
+  getTRPCErrorFromUnknown,
+  getTRPCErrorShape,
+  isTrackedEnvelope,
+  transformTRPCResponse,
+  TRPCError,
+  type AnyTRPCRouter,
+  type TRPCProcedureType,
+} from '@trpc/server';
+import { parseConnectionParamsFromUnknown } from '@trpc/server/http';
+import { isObservable, observableToAsyncIterable } from '@trpc/server/observable';
+import { parseTRPCMessage, type TRPCClientOutgoingMessage, type TRPCResponseMessage } from '@trpc/server/rpc';
+import type { WebSocket } from 'ws';
+import { CloseCode, PING, PONG } from '../../client/protocol.js';
+import type { Sink } from '../channel-index.js';
+import type { EncodedEvent } from '../encoded-event.js';
+import type { Logger } from '../logger.js';
+import { TopicSubscription } from '../router.js';
+import type { FramePool, FramePrefix } from './frame-pool.js';
+import type { CreateContextOptions } from './options.js';
+
+const OPEN = 1;
+const SEND_TEXT = { binary: false } as const;
+
+/** Everything a {@link Connection} shares with its server. */
+export interface ConnectionDeps {
+  router: AnyTRPCRouter;
+  createContext: ((opts: CreateContextOptions) => unknown) | undefined;
+  framePool: FramePool;
+  logger: Logger;
+  maxSubscriptions: number;
+  maxBatchSize: number;
+  maxBufferedBytes: number;
+  onError: ((info: { error: TRPCError; path: string | undefined; type: string; input: unknown; ctx: unknown }) => void) | undefined;
+}
+
+type RequestId = string | number;
+
+/** One running subscription of a connection. */
+interface ActiveSubscription {
+  /** Stops it: the client asked, or the socket closed. */
+  readonly abort: AbortController;
+  /** Set once it is served from the topic index. */
+  topic?: { remove: () => void; prefix: FramePrefix };
+}
+
+/**
+ * One client socket speaking the tRPC v11 WebSocket protocol. Topic
+ * subscriptions are served from the pubsub's channel index with
+ * pre-serialized frames; everything else (queries, mutations, the app's
+ * own subscriptions) runs through tRPC's `callProcedure` as in the stock
+ * adapter.
+ */
+export class Connection {
+  /** Time of the last message from the client (keepalive). */
+  lastSeenAt = Date.now();
+  /** When a keepalive PING was sent and not yet answered. */
+  pingSentAt: number | undefined;
+
+  readonly #subscriptions = new Map<RequestId, ActiveSubscription>();
+  readonly #closed = new AbortController();
+  #ctx: unknown;
+  #ctxPromise: Promise<{ ok: true } | { ok: false; error: TRPCError }> | undefined;
+  #slowClosed = false;
+
+  constructor(
+    readonly id: number,
+    readonly socket: WebSocket,
+    readonly req: IncomingMessage,
+    private readonly deps: ConnectionDeps,
+  ) {
+    const wantsParams = new URL(req.url ?? '/', 'http://localhost').searchParams.get('connectionParams') === '1';
+    if (!wantsParams) this.#ctxPromise = this.#createContext(null);
+    socket.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
+    socket.on('error', (error) => this.#reportError(getTRPCErrorFromUnknown(error), undefined, 'unknown', undefined));
+    socket.once('close', () => this.#onClose());
+  }
+
+  /** Number of active subscriptions. */
+  get subscriptionCount(): number {
+    return this.#subscriptions.size;
+  }
+
+  /** The connection's context, once created. */
+  get ctx(): unknown {
+    return this.#ctx;
+  }
+
+  /** Sends a pre-serialized text frame, applying the slow-consumer policy. */
+  sendFrame(frame: Buffer): void {
+    const socket = this.socket;
+    if (socket.readyState !== OPEN) return;
+    if (socket.bufferedAmount > this.deps.maxBufferedBytes) {
+      this.#closeSlowConsumer();
+      return;
+    }
+    socket.send(frame, SEND_TEXT);
+  }
+
+  #closeSlowConsumer(): void {
+    if (this.#slowClosed) return;
+    this.#slowClosed = true;
+    this.deps.logger.warn('closing slow consumer', { connection: this.id, bufferedBytes: this.socket.bufferedAmount });
+    this.socket.close(CloseCode.SlowConsumer, 'slow consumer');
+    // A socket that cannot drain will not complete the closing handshake either.
+    setTimeout(() => this.socket.terminate(), 1000).unref();
+  }
+
+  #respond(message: TRPCResponseMessage): void {
+    if (this.socket.readyState !== OPEN) return;
+    const transformed = transformTRPCResponse(this.deps.router._def._config, message);
+    this.socket.send(JSON.stringify(transformed));
+  }
+
+  #errorShape(error: TRPCError, type: TRPCProcedureType | 'unknown', path: string | undefined, input: unknown) {
+    try {
+      return getTRPCErrorShape({ config: this.deps.router._def._config, error, type, path, input, ctx: this.#ctx });
+    } catch (cause) {
+      this.deps.logger.error('errorFormatter threw', { error: String(cause) });
+      return { code: -32603, message: 'Internal server error', data: { code: 'INTERNAL_SERVER_ERROR', httpStatus: 500 } };
+    }
+  }
+
+  #reportError(error: TRPCError, path: string | undefined, type: string, input: unknown): void {
+    try {
+      this.deps.onError?.({ error, path, type, input, ctx: this.#ctx });
+    } catch (cause) {
+      this.deps.logger.error('onError hook threw', { error: String(cause) });
+    }
+  }
+
+  #respondError(
+    id: RequestId | null,
+    jsonrpc: '2.0' | undefined,
+    cause: unknown,
+    type: TRPCProcedureType | 'unknown',
+    path: string | undefined,
+    input: unknown,
+  ): void {
+    const error = getTRPCErrorFromUnknown(cause);
+    this.#reportError(error, path, type, input);
+    this.#respond({ id, jsonrpc, error: this.#errorShape(error, type, path, input) });
+  }
+
+  #createContext(connectionParams: Record<string, string | undefined> | null): Promise<{ ok: true } | { ok: false; error: TRPCError }> {
+    const run = async () => {
+      try {
+        this.#ctx = await this.deps.createContext?.({ req: this.req, res: this.socket, info: { connectionParams } });
+        return { ok: true } as const;
+      } catch (cause) {
+        const error = getTRPCErrorFromUnknown(cause);
+        this.#respondError(null, undefined, error, 'unknown', undefined, undefined);
+        setImmediate(() => this.socket.close());
+        return { ok: false, error } as const;
+      }
+    };
+    return run();
+  }
+
+  #onMessage(data: Buffer, isBinary: boolean): void {
+    this.lastSeenAt = Date.now();
+    this.pingSentAt = undefined;
+    if (!isBinary && data.length === 4) {
+      const text = data.toString('latin1');
+      if (text === PONG) return;
+      if (text === PING) {
+        if (this.socket.readyState === OPEN) this.socket.send(PONG);
+        return;
+      }
+    }
+    const text = data.toString('utf8');
+    if (this.#ctxPromise === undefined) {
+      this.#ctxPromise = this.#connectionParams(text);
+      return;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (cause) {
+      this.#respondError(null, undefined, new TRPCError({ code: 'PARSE_ERROR', message: 'Frame is not valid JSON', cause }), 'unknown', undefined, undefined);
+      return;
+    }
+    const messages = Array.isArray(json) ? json : [json];
+    if (Array.isArray(json) && messages.length > this.deps.maxBatchSize) {
+      this.#refuseBatch(messages);
+      return;
+    }
+    const transformer = this.deps.router._def._config.transformer;
+    for (const [index, raw] of messages.entries()) {
+      const { id, jsonrpc } = requestIdOf(raw);
+      const problem = requestProblem(raw);
+      if (problem !== undefined) {
+        this.#respondError(id, jsonrpc, problem, 'unknown', undefined, undefined);
+        continue;
+      }
+      let message: TRPCClientOutgoingMessage;
+      try {
+        message = parseTRPCMessage(raw, transformer);
+      } catch (cause) {
+        this.#respondError(id, jsonrpc, new TRPCError({ code: 'PARSE_ERROR', message: messageOf(cause, 'Malformed message'), cause }), 'unknown', undefined, undefined);
+        continue;
+      }
+      this.#handle(message, index).catch((cause: unknown) => {
+        this.deps.logger.error('request handling failed', { connection: this.id, error: String(cause) });
+      });
+    }
+  }
+
+  #connectionParams(text: string): Promise<{ ok: true } | { ok: false; error: TRPCError }> {
+    let params: Record<string, string | undefined> | null;
+    try {
+      const message: unknown = JSON.parse(text);
+      if (typeof message !== 'object' || message === null || (message as { method?: unknown }).method !== 'connectionParams') {
+        throw new Error('first message must be {"method":"connectionParams","data":{…}}');
+      }
+      params = parseConnectionParamsFromUnknown((message as { data?: unknown }).data);
+    } catch (cause) {
+      const error = new TRPCError({ code: 'PARSE_ERROR', message: `Malformed connectionParams message: ${messageOf(cause, '')}`, cause });
+      this.#respondError(null, undefined, error, 'unknown', undefined, undefined);
+      setImmediate(() => this.socket.close());
+      return Promise.resolve({ ok: false, error });
+    }
+    return this.#createContext(params);
+  }
+
+  #refuseBatch(messages: unknown[]): void {
+    const error = new TRPCError({ code: 'BAD_REQUEST', message: `Batch of ${messages.length} exceeds maxBatchSize ${this.deps.maxBatchSize}` });
+    let answered = false;
+    for (const raw of messages) {
+      const { id, jsonrpc } = requestIdOf(raw);
+      if (id !== null && (raw as { method?: unknown }).method !== 'subscription.stop') {
+        this.#respondError(id, jsonrpc, error, 'unknown', undefined, undefined);
+        answered = true;
+      }
+    }
+    if (!answered) this.#respondError(null, undefined, error, 'unknown', undefined, undefined);
+  }
+
+  async #handle(message: TRPCClientOutgoingMessage, batchIndex: number): Promise<void> {
+    const { id, jsonrpc } = message;
+    if (id === null) {
+      this.#respondError(null, jsonrpc, new TRPCError({ code: 'PARSE_ERROR', message: '`id` is required' }), 'unknown', undefined, undefined);
+      return;
+    }
+    if (message.method === 'subscription.stop') {
+      this.#stop(id);
+      return;
+    }
+    const type = message.method;
+    const { path, lastEventId } = message.params;
+    let input: unknown = message.params.input;
+    if (lastEventId !== undefined) {
+      input = typeof input === 'object' && input !== null ? { ...input, lastEventId } : (input ?? { lastEventId });
+    }
+    if (type === 'subscription') {
+      if (this.#subscriptions.has(id)) {
+        this.#respondError(id, jsonrpc, new TRPCError({ code: 'BAD_REQUEST', message: `Duplicate id ${id}` }), type, path, input);
+        return;
+      }
+      if (this.#subscriptions.size >= this.deps.maxSubscriptions) {
+        const error = new TRPCError({ code: 'TOO_MANY_REQUESTS', message: `Connection holds the maximum of ${this.deps.maxSubscriptions} subscriptions` });
+        this.#respondError(id, jsonrpc, error, type, path, input);
+        return;
+      }
+    }
+    const subscription: ActiveSubscription | undefined = type === 'subscription' ? { abort: new AbortController() } : undefined;
+    if (subscription !== undefined) this.#subscriptions.set(id, subscription);
+    const signal = subscription?.abort.signal ?? this.#closed.signal;
+    try {
+      const context = await this.#ctxPromise!;
+      if (!context.ok) throw context.error;
+      if (signal.aborted) return;
+      const result: unknown = await callTRPCProcedure({
+        router: this.deps.router,
+        path,
+        getRawInput: () => Promise.resolve(input),
+        ctx: this.#ctx,
+        type,
+        signal,
+        batchIndex,
+      });
+      if (subscription === undefined) {
+        if (isObservable(result) || isAsyncIterableValue(result)) {
+          throw new TRPCError({ code: 'UNSUPPORTED_MEDIA_TYPE', message: `Cannot return an async iterable from a ${type} over WebSockets` });
+        }
+        this.#respond({ id, jsonrpc, result: { type: 'data', data: result } });
+        return;
+      }
+      if (signal.aborted || this.socket.readyState !== OPEN) {
+        this.#subscriptions.delete(id);
+        return;
+      }
+      if (result instanceof TopicSubscription) {
+        this.#serveTopic(id, jsonrpc, subscription, result);
+        return;
+      }
+      await this.#iterate(id, jsonrpc, subscription, result, path);
+    } catch (cause) {
+      if (subscription !== undefined) this.#subscriptions.delete(id);
+      if (signal.aborted && subscription !== undefined) return;
+      this.#respondError(id, jsonrpc, cause, type, path, input);
+    }
+  }
+
+  /** Fast path: registers a sink in the pubsub index; events arrive as shared pre-built frames. */
+  #serveTopic(id: RequestId, jsonrpc: '2.0' | undefined, subscription: ActiveSubscription, topic: TopicSubscription): void {
+    const { framePool } = this.deps;
+    const prefix = framePool.acquire(id, jsonrpc);
+    const sink: Sink = {
+      deliver: (encoded: EncodedEvent) => this.sendFrame(framePool.frame(prefix, encoded)),
+    };
+    this.#respond({ id, jsonrpc, result: { type: 'started' } });
+    let remove: () => void;
+    try {
+      remove = topic.internals.attach(topic.scope, sink, { origin: 'websocket', ctx: this.#ctx });
+    } catch (error) {
+      framePool.release(prefix);
+      throw error;
+    }
+    subscription.topic = {
+      prefix,
+      remove: () => {
+        remove();
+        framePool.release(prefix);
+      },
+    };
+  }
+
+  /** Stock path for the application's own subscriptions: iterate and send each value. */
+  async #iterate(id: RequestId, jsonrpc: '2.0' | undefined, subscription: ActiveSubscription, result: unknown, path: string): Promise<void> {
+    const { signal } = subscription.abort;
+    let iterable: AsyncIterable<unknown>;
+    if (isObservable(result)) iterable = observableToAsyncIterable(result, signal);
+    else if (isAsyncIterableValue(result)) iterable = result;
+    else throw new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: `Subscription ${path} did not return an observable or an async iterable` });
+    const iterator = iterable[Symbol.asyncIterator]();
+    this.#respond({ id, jsonrpc, result: { type: 'started' } });
+    try {
+      while (!signal.aborted) {
+        const next = await nextOrAbort(iterator, signal);
+        if (next === undefined || next.done) break;
+        const value: unknown = next.value;
+        if (isTrackedEnvelope(value)) {
+          this.#respond({ id, jsonrpc, result: { type: 'data', id: value[0], data: { id: value[0], data: value[1] } } });
+        } else {
+          this.#respond({ id, jsonrpc, result: { type: 'data', data: value } });
+        }
+      }
+    } finally {
+      await iterator.return?.().catch(() => undefined);
+    }
+    if (this.#subscriptions.get(id) === subscription) {
+      this.#subscriptions.delete(id);
+      this.#respond({ id, jsonrpc, result: { type: 'stopped' } });
+    }
+  }
+
+  #stop(id: RequestId): void {
+    const subscription = this.#subscriptions.get(id);
+    if (subscription === undefined) return;
+    this.#subscriptions.delete(id);
+    subscription.abort.abort();
+    if (subscription.topic !== undefined) {
+      subscription.topic.remove();
+      this.#respond({ id, result: { type: 'stopped' } });
+    }
+  }
+
+  #onClose(): void {
+    for (const subscription of this.#subscriptions.values()) {
+      subscription.abort.abort();
+      subscription.topic?.remove();
+    }
+    this.#subscriptions.clear();
+    this.#closed.abort();
+  }
+}
+
+function isAsyncIterableValue(value: unknown): value is AsyncIterable<unknown> {
+  return typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
+}
+
+const METHODS = new Set(['query', 'mutation', 'subscription', 'subscription.stop']);
+
+/**
+ * Strict checks tRPC's own parser is lenient about (it lets objects pass as
+ * ids): ids are finite numbers or strings of at most 64 characters.
+ */
+function requestProblem(raw: unknown): TRPCError | undefined {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    return new TRPCError({ code: 'PARSE_ERROR', message: 'Message must be a JSON object' });
+  }
+  const { id, method } = raw as { id?: unknown; method?: unknown };
+  const idOk = id === null || (typeof id === 'number' && Number.isSafeInteger(id)) || (typeof id === 'string' && id.length > 0 && id.length <= 64);
+  if (!idOk) return new TRPCError({ code: 'PARSE_ERROR', message: '`id` must be an integer or a string of 1-64 characters' });
+  if (typeof method !== 'string' || !METHODS.has(method)) {
+    return new TRPCError({ code: 'METHOD_NOT_SUPPORTED', message: `Unknown method ${JSON.stringify(method)}` });
+  }
+  return undefined;
+}
+
+/** `iterator.next()`, or `undefined` as soon as `signal` aborts (listener removed either way). */
+function nextOrAbort<T>(iterator: AsyncIterator<T>, signal: AbortSignal): Promise<IteratorResult<T> | undefined> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => resolve(undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
+    iterator.next().then(
+      (result) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(result);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+function requestIdOf(raw: unknown): { id: RequestId | null; jsonrpc: '2.0' | undefined } {
+  if (typeof raw !== 'object' || raw === null) return { id: null, jsonrpc: undefined };
+  const { id, jsonrpc } = raw as { id?: unknown; jsonrpc?: unknown };
+  const validId = (typeof id === 'number' && Number.isSafeInteger(id)) || (typeof id === 'string' && id.length > 0 && id.length <= 64) ? id : null;
+  return { id: validId, jsonrpc: jsonrpc === '2.0' ? '2.0' : undefined };
+}
+
+function messageOf(cause: unknown, fallback: string): string {
+  return cause instanceof Error && cause.message !== '' ? cause.message : fallback;
+}

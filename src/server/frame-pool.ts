@@ -1,0 +1,59 @@
+import type { TRPCCombinedDataTransformer } from '@trpc/server';
+import type { EncodedEvent } from '../encoded-event.js';
+
+/**
+ * The part of a data frame that depends on the subscription
+ * (`{"id":<op>,"result":{"type":"data",`), shared by every subscription
+ * with the same operation id, plus the last frame built with it. tRPC
+ * clients number operations from 1 on each connection, so thousands of
+ * subscribers usually share a handful of prefixes, and an event is turned
+ * into bytes once per prefix instead of once per subscriber.
+ */
+export interface FramePrefix {
+  readonly text: string;
+  /** The event {@link frame} was built for. */
+  stamp: EncodedEvent | undefined;
+  /** The last complete frame (UTF-8). */
+  frame: Buffer;
+  refs: number;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Interns {@link FramePrefix}es and builds frames through them. */
+export class FramePool {
+  readonly #prefixes = new Map<string, FramePrefix>();
+
+  constructor(private readonly transformer: TRPCCombinedDataTransformer) {}
+
+  /** Number of distinct prefixes alive. */
+  get size(): number {
+    return this.#prefixes.size;
+  }
+
+  /** The shared prefix for operation `id` (with `jsonrpc` when the request had it). Release it when done. */
+  acquire(id: string | number, jsonrpc: '2.0' | undefined): FramePrefix {
+    const text = `{"id":${JSON.stringify(id)},${jsonrpc === undefined ? '' : '"jsonrpc":"2.0",'}"result":{"type":"data",`;
+    let prefix = this.#prefixes.get(text);
+    if (prefix === undefined) {
+      prefix = { text, stamp: undefined, frame: EMPTY, refs: 0 };
+      this.#prefixes.set(text, prefix);
+    }
+    prefix.refs++;
+    return prefix;
+  }
+
+  /** Gives back a prefix from {@link acquire}. */
+  release(prefix: FramePrefix): void {
+    if (--prefix.refs === 0) this.#prefixes.delete(prefix.text);
+  }
+
+  /** The frame for `encoded` through `prefix`, built on first use for this event. */
+  frame(prefix: FramePrefix, encoded: EncodedEvent): Buffer {
+    if (prefix.stamp !== encoded) {
+      prefix.frame = Buffer.from(prefix.text + encoded.resultTail(this.transformer), 'utf8');
+      prefix.stamp = encoded;
+    }
+    return prefix.frame;
+  }
+}

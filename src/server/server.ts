@@ -1,0 +1,307 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { AnyTRPCRouter } from '@trpc/server';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { CloseCode } from '../../client/protocol.js';
+import type { Logger } from '../logger.js';
+import { Connection } from './connection.js';
+import { FramePool } from './frame-pool.js';
+import { KeepAlive } from './keepalive.js';
+import {
+  DEFAULT_KEEPALIVE,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+  DEFAULT_PATH,
+  DEFAULT_SHUTDOWN_GRACE_MS,
+  DEFAULT_SLOW_CONSUMER,
+  type ServerOptions,
+} from './options.js';
+
+/** Health as `/health` reports it. */
+export interface ServerHealth {
+  /** `ok`, `degraded` (broker away, local delivery works) or `closing`. */
+  status: 'ok' | 'degraded' | 'closing';
+  engine: string;
+  detail?: string;
+  connections: number;
+  subscriptions: number;
+  channels: number;
+}
+
+/** Where a standalone server listens. */
+export interface ListenOptions {
+  /** TCP port; 0 picks a free one. @default 0 */
+  port?: number;
+  /** Interface to bind. @default '127.0.0.1' */
+  host?: string;
+}
+
+/** What {@link PubSubServer.listen} resolves to. */
+export interface ListeningInfo {
+  port: number;
+  host: string;
+  /** `ws://host:port/path`, ready for `createWSClient({ url })`. */
+  url: string;
+  /** `http://host:port`, where `/health` and `/metrics` answer. */
+  httpUrl: string;
+}
+
+const RECONNECT_NOTICE = JSON.stringify({ id: null, method: 'reconnect' });
+
+/**
+ * A WebSocket server speaking the tRPC v11 protocol, with the topic fast
+ * path, keepalive, limits, health and graceful shutdown. Standalone with
+ * {@link listen}, or on an existing `http.Server` (Express, Fastify) with
+ * {@link attach}.
+ */
+export class PubSubServer<TRouter extends AnyTRPCRouter> {
+  readonly #options: ServerOptions<TRouter>;
+  readonly #wss: WebSocketServer;
+  readonly #connections = new Set<Connection>();
+  readonly #framePool: FramePool;
+  readonly #logger: Logger;
+  readonly #keepAlive: KeepAlive | undefined;
+  readonly #path: string;
+  readonly #detach: (() => void)[] = [];
+  #ownServer: Server | undefined;
+  #nextId = 1;
+  #connectionsTotal = 0;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: ServerOptions<TRouter>) {
+    this.#options = options;
+    this.#path = options.path ?? DEFAULT_PATH;
+    this.#logger = options.logger ?? options.pubsub.internals.logger;
+    this.#framePool = new FramePool(options.router._def._config.transformer);
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+      perMessageDeflate: false,
+      clientTracking: false,
+    });
+    this.#wss.on('connection', (socket: WebSocket, req: IncomingMessage) => this.#onConnection(socket, req));
+    const keepAlive = { ...DEFAULT_KEEPALIVE, ...options.keepAlive };
+    if (keepAlive.enabled) this.#keepAlive = new KeepAlive(() => this.#connections, keepAlive.pingMs, keepAlive.pongWaitMs);
+  }
+
+  /** Open connections. */
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  /** Distinct shared frame prefixes alive (a measure of fan-out sharing; 0 when idle). */
+  get framePrefixCount(): number {
+    return this.#framePool.size;
+  }
+
+  /**
+   * Starts a standalone HTTP server answering WebSocket upgrades on `path`,
+   * `GET /health` and `GET /metrics`.
+   */
+  async listen(options: ListenOptions = {}): Promise<ListeningInfo> {
+    if (this.#ownServer !== undefined) throw new Error('listen() was already called');
+    const host = options.host ?? '127.0.0.1';
+    const server = createServer((req, res) => {
+      if (!this.handleHttp(req, res)) {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      }
+    });
+    this.#ownServer = server;
+    this.attach(server);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const { port } = server.address() as AddressInfo;
+    const hostForUrl = host.includes(':') ? `[${host}]` : host;
+    return { port, host, url: `ws://${hostForUrl}:${port}${this.#path}`, httpUrl: `http://${hostForUrl}:${port}` };
+  }
+
+  /**
+   * Serves WebSocket upgrades on `path` of an existing HTTP server
+   * (`app.listen()`'s return value in Express, `fastify.server`). Upgrades
+   * on other paths are left to other listeners.
+   */
+  attach(server: Server): void {
+    const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (pathOf(req) !== this.#path) {
+        if (server.listenerCount('upgrade') === 1) socket.destroy();
+        return;
+      }
+      if (this.#closing !== undefined) {
+        socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
+        return;
+      }
+      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#wss.emit('connection', ws, req));
+    };
+    server.on('upgrade', onUpgrade);
+    this.#detach.push(() => server.off('upgrade', onUpgrade));
+  }
+
+  /**
+   * Answers `GET /health` (JSON, 503 when degraded or closing) and
+   * `GET /metrics` (Prometheus text). Returns false for other requests, so
+   * it can sit in front of an app's own handler.
+   */
+  handleHttp(req: IncomingMessage, res: ServerResponse): boolean {
+    const path = pathOf(req);
+    if (req.method !== 'GET') return false;
+    if (path === '/health') {
+      const health = this.health();
+      res.writeHead(health.status === 'ok' ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(health));
+      return true;
+    }
+    if (path === '/metrics') {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(this.metrics());
+      return true;
+    }
+    return false;
+  }
+
+  /** Current health: engine status plus local counts. */
+  health(): ServerHealth {
+    const pubsub = this.#options.pubsub.health();
+    const health: ServerHealth = {
+      status: this.#closing !== undefined ? 'closing' : pubsub.status,
+      engine: pubsub.engine,
+      connections: this.#connections.size,
+      subscriptions: pubsub.subscriptions,
+      channels: pubsub.channels,
+    };
+    if (pubsub.detail !== undefined) health.detail = pubsub.detail;
+    return health;
+  }
+
+  /** Prometheus exposition of the server's counters and gauges. */
+  metrics(): string {
+    const health = this.health();
+    const lines = [
+      '# HELP trpc_pubsub_connections Open WebSocket connections.',
+      '# TYPE trpc_pubsub_connections gauge',
+      `trpc_pubsub_connections ${health.connections}`,
+      '# HELP trpc_pubsub_connections_total Connections accepted since start.',
+      '# TYPE trpc_pubsub_connections_total counter',
+      `trpc_pubsub_connections_total ${this.#connectionsTotal}`,
+      '# HELP trpc_pubsub_subscriptions Active subscriptions (all origins).',
+      '# TYPE trpc_pubsub_subscriptions gauge',
+      `trpc_pubsub_subscriptions ${health.subscriptions}`,
+      '# HELP trpc_pubsub_channels Channels with local subscribers.',
+      '# TYPE trpc_pubsub_channels gauge',
+      `trpc_pubsub_channels ${health.channels}`,
+      '# HELP trpc_pubsub_up 1 when the engine is healthy, 0 when degraded.',
+      '# TYPE trpc_pubsub_up gauge',
+      `trpc_pubsub_up ${health.status === 'ok' ? 1 : 0}`,
+    ];
+    return `${lines.join('\n')}\n`;
+  }
+
+  /** Tells every client to reconnect (tRPC's `{"id":null,"method":"reconnect"}`). */
+  broadcastReconnectNotification(): void {
+    for (const connection of this.#connections) {
+      if (connection.socket.readyState === 1) connection.socket.send(RECONNECT_NOTICE);
+    }
+  }
+
+  /**
+   * Graceful shutdown: refuses new connections, tells clients to reconnect
+   * elsewhere, waits up to `shutdownGraceMs` for them to leave, closes the
+   * rest with 1001, and releases every listener and timer. Does not close the
+   * pubsub (it may outlive the server). Safe to call twice.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #close(): Promise<void> {
+    this.#keepAlive?.stop();
+    for (const detach of this.#detach.splice(0)) detach();
+    const ownServer = this.#ownServer;
+    const serverClosed = ownServer === undefined ? Promise.resolve() : new Promise<void>((resolve) => ownServer.close(() => resolve()));
+    if (this.#connections.size > 0) {
+      this.broadcastReconnectNotification();
+      const grace = this.#options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
+      await this.#allClosedWithin(grace);
+      for (const connection of this.#connections) connection.socket.close(CloseCode.GoingAway, 'server shutting down');
+      const terminated = this.#allClosedWithin(1000);
+      await terminated;
+      for (const connection of this.#connections) connection.socket.terminate();
+      await this.#allClosedWithin(1000);
+    }
+    ownServer?.closeAllConnections();
+    await serverClosed;
+    await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
+    this.#wss.removeAllListeners();
+  }
+
+  #allClosedWithin(ms: number): Promise<void> {
+    if (this.#connections.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const interval = setInterval(() => {
+        if (this.#connections.size === 0) done();
+      }, 10);
+      function done() {
+        clearTimeout(timer);
+        clearInterval(interval);
+        resolve();
+      }
+    });
+  }
+
+  #onConnection(socket: WebSocket, req: IncomingMessage): void {
+    const options = this.#options;
+    const connection = new Connection(this.#nextId++, socket, req, {
+      router: options.router,
+      createContext: options.createContext as ((opts: unknown) => unknown) | undefined,
+      framePool: this.#framePool,
+      logger: this.#logger,
+      maxSubscriptions: options.maxSubscriptionsPerConnection ?? DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+      maxBatchSize: options.maxBatchSize ?? 100,
+      maxBufferedBytes: (options.slowConsumer ?? DEFAULT_SLOW_CONSUMER).maxBufferedBytes,
+      onError: options.onError,
+    });
+    this.#connections.add(connection);
+    this.#connectionsTotal++;
+    const info = { id: connection.id, req, socket };
+    this.#hook('onConnect', () => options.onConnect?.(info));
+    socket.once('close', (code: number, reason: Buffer) => {
+      this.#connections.delete(connection);
+      this.#hook('onDisconnect', () => options.onDisconnect?.({ ...info, code, reason: reason.toString() }));
+    });
+  }
+
+  #hook(name: string, call: () => void): void {
+    try {
+      call();
+    } catch (error) {
+      this.#logger.error(`${name} hook threw`, { error: String(error) });
+    }
+  }
+}
+
+function pathOf(req: IncomingMessage): string {
+  const url = req.url ?? '/';
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}
+
+/**
+ * Creates the WebSocket server for a pubsub and router.
+ * @example
+ * ```ts
+ * const server = createPubSubServer({ pubsub, router: appRouter, createContext });
+ * const { url } = await server.listen({ port: 3000 });
+ * ```
+ */
+export function createPubSubServer<TRouter extends AnyTRPCRouter>(options: ServerOptions<TRouter>): PubSubServer<TRouter> {
+  return new PubSubServer(options);
+}

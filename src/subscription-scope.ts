@@ -1,0 +1,31 @@
+import type { ChannelKey } from '../client/protocol.js';
+
+/**
+ * What a subscription listens to: one channel (a topic, and its key if the
+ * topic is keyed), every key of a topic, or every topic.
+ */
+export type SubscriptionScope =
+  | { readonly kind: 'channel'; readonly topic: string; readonly key: ChannelKey | undefined }
+  | { readonly kind: 'topic'; readonly topic: string }
+  | { readonly kind: 'all' };
+
+/**
+ * The channel name of a topic and key, as used by indexes, histories and
+ * brokers: `topic` or `topic:key`. Topic names never contain `:`, so the
+ * split is unambiguous whatever the key holds.
+ */
+export function channelName(topic: string, key: ChannelKey | undefined): string {
+  return key === undefined ? topic : `${topic}:${String(key)}`;
+}
+
+/** A stable string for a scope, for logs and maps. */
+export function scopeName(scope: SubscriptionScope): string {
+  switch (scope.kind) {
+    case 'channel':
+      return channelName(scope.topic, scope.key);
+    case 'topic':
+      return `${scope.topic}:*`;
+    case 'all':
+      return '*';
+  }
+}

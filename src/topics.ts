@@ -1,0 +1,117 @@
+import type * as z from 'zod';
+import { ALL_TOPICS, isValidTopicName, type ChannelKey } from '../client/protocol.js';
+
+/**
+ * How many recent events a topic keeps per channel (per key), so that a
+ * reconnecting client can be replayed what it missed.
+ */
+export interface HistoryPolicy {
+  /** Most events kept per channel. Must be ≥ 1. */
+  maxEvents: number;
+  /**
+   * Events older than this are dropped, in milliseconds.
+   * @default Infinity (only `maxEvents` bounds the history)
+   */
+  maxAgeMs?: number;
+}
+
+/** Any zod schema usable as a payload. */
+export type PayloadSchema = z.ZodType;
+/** A zod schema whose output is a channel key (a string or a number). */
+export type KeySchema = z.ZodType<ChannelKey>;
+
+/** Options of {@link topic}. */
+export interface TopicOptions<TPayload extends PayloadSchema | undefined, TKey extends KeySchema | undefined> {
+  /** Payload schema; omit it for a payload-less topic (events carry `payload: undefined`). */
+  payload?: TPayload;
+  /** Key schema: one channel per key (a chat room, a user). Omit it for a single-channel topic. */
+  key?: TKey;
+  /** Recent events kept per channel. Omit it to keep none. */
+  history?: HistoryPolicy;
+  /** Free text shown in docs and logs. */
+  description?: string;
+}
+
+/** A declared topic: its schemas and policy. Built by {@link topic}. */
+export interface TopicDefinition<
+  TPayload extends PayloadSchema | undefined = PayloadSchema | undefined,
+  TKey extends KeySchema | undefined = KeySchema | undefined,
+> {
+  /** Payload schema, `undefined` for payload-less topics. */
+  readonly payload: TPayload;
+  /** Key schema, `undefined` for single-channel topics. */
+  readonly key: TKey;
+  /** History policy, `undefined` when the topic keeps no history. */
+  readonly history: HistoryPolicy | undefined;
+  /** Free text from the declaration. */
+  readonly description: string | undefined;
+}
+
+/** Any topic definition, for generic constraints. */
+export type AnyTopic = TopicDefinition<PayloadSchema | undefined, KeySchema | undefined>;
+/** A record of topic definitions by name, as {@link defineTopics} returns it. */
+export type TopicRecord = Record<string, AnyTopic>;
+
+/** The payload type subscribers receive for a topic (`undefined` for payload-less topics). */
+export type TopicPayload<T extends AnyTopic> = T['payload'] extends z.ZodType ? z.output<T['payload']> : undefined;
+/** The payload type publishers pass for a topic (the schema's input type). */
+export type TopicPayloadInput<T extends AnyTopic> = T['payload'] extends z.ZodType ? z.input<T['payload']> : undefined;
+/** The key type of a keyed topic, `undefined` otherwise. */
+export type TopicKey<T extends AnyTopic> = T['key'] extends z.ZodType ? z.output<T['key']> : undefined;
+/** The key type publishers and subscribers pass (the key schema's input type). */
+export type TopicKeyInput<T extends AnyTopic> = T['key'] extends z.ZodType ? z.input<T['key']> : undefined;
+
+/**
+ * Declares one topic.
+ * @example
+ * ```ts
+ * const chat = topic({
+ *   key: z.string().min(1),                       // one channel per room
+ *   payload: z.object({ user: z.string(), text: z.string().max(2000) }),
+ *   history: { maxEvents: 100, maxAgeMs: 60_000 },
+ * });
+ * ```
+ */
+export function topic<TPayload extends PayloadSchema | undefined = undefined, TKey extends KeySchema | undefined = undefined>(
+  options: TopicOptions<TPayload, TKey> = {},
+): TopicDefinition<TPayload, TKey> {
+  const { history } = options;
+  if (history !== undefined) {
+    if (!Number.isInteger(history.maxEvents) || history.maxEvents < 1) {
+      throw new TypeError(`history.maxEvents must be an integer ≥ 1, got ${String(history.maxEvents)}`);
+    }
+    if (history.maxAgeMs !== undefined && !(history.maxAgeMs > 0)) {
+      throw new TypeError(`history.maxAgeMs must be > 0, got ${String(history.maxAgeMs)}`);
+    }
+  }
+  return Object.freeze({
+    payload: options.payload as TPayload,
+    key: options.key as TKey,
+    history: history === undefined ? undefined : Object.freeze({ ...history }),
+    description: options.description,
+  });
+}
+
+/** Topic names a record may not use (they collide with the router's own keys). */
+type ReservedTopicName = typeof ALL_TOPICS;
+
+/**
+ * Declares the application's topics at once and checks their names
+ * (a letter, then letters, digits or `_`; `allTopics` is reserved).
+ * @example
+ * ```ts
+ * export const topics = defineTopics({ chat, news: topic({ payload: z.string() }), tick: topic() });
+ * ```
+ */
+export function defineTopics<const T extends TopicRecord>(
+  topics: T & { [K in ReservedTopicName]?: never },
+): T {
+  for (const name of Object.keys(topics)) {
+    if (!isValidTopicName(name)) {
+      throw new TypeError(
+        `Invalid topic name ${JSON.stringify(name)}: use a letter, then letters, digits or "_" (max 64), and not "${ALL_TOPICS}"`,
+      );
+    }
+  }
+  return Object.freeze({ ...topics });
+}
