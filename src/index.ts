@@ -50,6 +50,7 @@ export type {
   TopicProceduresOptions,
   TopicProceduresRecord,
   TopicWireEvent,
+  TrackedEvent,
 } from './router.js';
 export { createPubSubServer, PubSubServer } from './server/server.js';
 export type { ListeningInfo, ListenOptions, ServerHealth } from './server/server.js';

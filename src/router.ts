@@ -23,6 +23,17 @@ import type { AnyTopic, TopicKey, TopicKeyInput, TopicPayload, TopicPayloadInput
 /** The event a tRPC subscriber of topic `N` receives inside `{ id, data }`. */
 export type TopicWireEvent<N extends string, T extends AnyTopic> = WireEvent<TopicPayload<T>, TopicKey<T>> & { topic: N };
 
+/**
+ * What a tRPC client's `onData` gets for a topic event: tRPC's tracked
+ * shape, `{ id, data }` (the same as tRPC's `TrackedData`).
+ */
+export interface TrackedEvent<TData> {
+  /** Event id; wsLink resends the last one as `lastEventId` on reconnect. */
+  id: string;
+  /** The event. */
+  data: TData;
+}
+
 /** Input of `<topic>.events`: a key (keyed topics; omit for every key) and the `lastEventId` wsLink resends. */
 export type EventsInput<T extends AnyTopic> =
   | (T['key'] extends z.ZodType ? { key?: TopicKeyInput<T>; lastEventId?: string } : { lastEventId?: string })
@@ -43,7 +54,7 @@ export type TopicProcedures<N extends string, T extends AnyTopic> = {
   /** Subscription: `trpc.<topic>.events.subscribe({ key }, { onData })`. */
   events: TRPCSubscriptionProcedure<{
     input: EventsInput<T>;
-    output: AsyncIterable<TrackedEnvelope<TopicWireEvent<N, T>>, void, unknown>;
+    output: AsyncIterable<TrackedEvent<TopicWireEvent<N, T>>, void, unknown>;
     meta: unknown;
     errorShape: unknown;
   }>;
@@ -69,7 +80,7 @@ export type TopicProceduresRecord<TTopics extends TopicRecord> = {
   allTopics: {
     events: TRPCSubscriptionProcedure<{
       input: { lastEventId?: string } | undefined;
-      output: AsyncIterable<TrackedEnvelope<AnyTopicWireEvent<TTopics>>, void, unknown>;
+      output: AsyncIterable<TrackedEvent<AnyTopicWireEvent<TTopics>>, void, unknown>;
       meta: unknown;
       errorShape: unknown;
     }>;
