@@ -1,5 +1,6 @@
 import {
   initTRPC,
+  TRPCError,
   tracked,
   type TRPCMutationProcedure,
   type TRPCProcedureBuilder,
@@ -170,7 +171,7 @@ export function topicProcedures<TTopics extends TopicRecord>(
   }
   record[ALL_TOPICS] = {
     [EVENTS_PROCEDURE]: base
-      .input(z.object({ lastEventId: lastEventIdSchema }).optional())
+      .input(readable(z.object({ lastEventId: lastEventIdSchema }).optional(), `${ALL_TOPICS}.${EVENTS_PROCEDURE}`))
       .subscription(async ({ ctx, signal }: { ctx: unknown; signal: AbortSignal | undefined }) => {
         await internals.authorize({ ctx, topic: ALL_TOPICS, key: undefined, action: 'subscribe' });
         return new TopicSubscription(internals, { kind: 'all' }, ctx, signal);
@@ -187,12 +188,24 @@ export function createPubSubRouter<TTopics extends TopicRecord>(pubsub: PubSub<T
   return initTRPC.create().router(topicProcedures(pubsub, options));
 }
 
+/**
+ * Wraps a zod schema as a tRPC input parser whose failures are
+ * `BAD_REQUEST` with a readable message naming the procedure and the field.
+ */
+function readable<T extends z.ZodType>(schema: T, procedure: string): (raw: unknown) => z.output<T> {
+  return (raw) => {
+    const parsed = schema.safeParse(raw);
+    if (parsed.success) return parsed.data;
+    throw new TRPCError({ code: 'BAD_REQUEST', message: `Invalid input for ${procedure}: ${z.prettifyError(parsed.error)}`, cause: parsed.error });
+  };
+}
+
 function eventsProcedure(base: AnyBaseProcedure, internals: PubSubInternals, name: string, definition: AnyTopic) {
   const input =
     definition.key === undefined
       ? z.object({ lastEventId: lastEventIdSchema }).optional()
       : z.object({ key: definition.key.optional(), lastEventId: lastEventIdSchema }).optional();
-  return base.input(input).subscription(
+  return base.input(readable(input, `${name}.${EVENTS_PROCEDURE}`)).subscription(
     async ({ ctx, input: parsed, signal }: { ctx: unknown; input: { key?: ChannelKey } | undefined; signal: AbortSignal | undefined }) => {
       const scope = internals.scopeOf(name, parsed?.key);
       await internals.authorize({ ctx, topic: name, key: parsed?.key, action: 'subscribe' });
@@ -203,12 +216,12 @@ function eventsProcedure(base: AnyBaseProcedure, internals: PubSubInternals, nam
 
 function publishProcedure(base: AnyBaseProcedure, internals: PubSubInternals, name: string, definition: AnyTopic) {
   const shape: Record<string, z.ZodType> = {
-    data: definition.payload ?? z.undefined(),
+    data: definition.payload ?? z.undefined().optional(),
   };
   if (definition.key !== undefined) shape['key'] = definition.key;
   let input: z.ZodType = z.object(shape);
   if (definition.payload === undefined && definition.key === undefined) input = z.object(shape).optional();
-  return base.input(input).mutation(
+  return base.input(readable(input, `${name}.${PUBLISH_PROCEDURE}`)).mutation(
     async ({ ctx, input: parsed }: { ctx: unknown; input: { data?: unknown; key?: ChannelKey } | undefined }): Promise<PublishResult> => {
       const key = parsed?.key;
       const payload = parsed?.data;

@@ -1,0 +1,26 @@
+/**
+ * trpc-pubsub browser-safe client: the convenience client, its options and
+ * the shared protocol constants. No Node-only imports.
+ * @module
+ */
+export { createPubSubClient } from './pubsub-client.js';
+export type { ClientSubscription, DisconnectInfo, PubSubClient, PubSubClientOptions } from './pubsub-client.js';
+export { backoffDelay, DEFAULT_RETRY } from './backoff.js';
+export type { RetryOptions } from './backoff.js';
+export type { AnyTopicEventOf, PublishArgsOf, SubscribeOptionsOf, TopicEventOf, TopicNamesOf } from './router-types.js';
+export {
+  ALL_TOPICS,
+  CloseCode,
+  EVENT_ID_PATTERN,
+  EVENTS_PROCEDURE,
+  isValidChannelKey,
+  isValidEventId,
+  isValidTopicName,
+  isWireEvent,
+  MAX_KEY_LENGTH,
+  PING,
+  PONG,
+  PUBLISH_PROCEDURE,
+  TOPIC_NAME_PATTERN,
+} from './protocol.js';
+export type { ChannelKey, PubSubEvent, WireEvent } from './protocol.js';

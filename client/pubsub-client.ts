@@ -1,0 +1,225 @@
+import {
+  createTRPCClient,
+  createWSClient,
+  wsLink,
+  type CreateTRPCClient,
+  type TRPCClientError,
+} from '@trpc/client';
+import type { AnyTRPCRouter } from '@trpc/server';
+import { backoffDelay, DEFAULT_RETRY, type RetryOptions } from './backoff.js';
+import { ALL_TOPICS, EVENTS_PROCEDURE, isWireEvent, PUBLISH_PROCEDURE, type PubSubEvent } from './protocol.js';
+import type { PublishArgsOf, SubscribeOptionsOf, TopicEventOf, TopicNamesOf, AnyTopicEventOf } from './router-types.js';
+
+/** Why the connection closed, as {@link PubSubClientOptions.onDisconnect} gets it. */
+export interface DisconnectInfo {
+  /** WebSocket close code, when known (1001: server shutdown, 1009: frame too big, 4429: slow consumer). */
+  code: number | undefined;
+  /** Whether the client will try again (false after `close()` or when `retry.maxAttempts` ran out). */
+  willReconnect: boolean;
+}
+
+/** Options of {@link createPubSubClient}. */
+export interface PubSubClientOptions {
+  /** Server URL, e.g. `ws://127.0.0.1:3000/trpc`. */
+  url: string;
+  /**
+   * WebSocket implementation for runtimes without a global one (Node 20:
+   * `import WebSocket from 'ws'`).
+   * @default globalThis.WebSocket
+   */
+  WebSocket?: unknown;
+  /** Sent once per connection; the server's `createContext` reads it (e.g. a token). */
+  connectionParams?: Record<string, string> | (() => Record<string, string> | Promise<Record<string, string>>);
+  /** Reconnect backoff. @default { initialDelayMs: 250, maxDelayMs: 10_000, factor: 2, jitter: 0.2, maxAttempts: Infinity } */
+  retry?: RetryOptions;
+  /** Client-side keepalive: `PING` every `intervalMs`, reconnect if no `PONG` in `pongTimeoutMs`. @default { enabled: true, intervalMs: 10_000, pongTimeoutMs: 5_000 } */
+  keepAlive?: { enabled: boolean; intervalMs?: number; pongTimeoutMs?: number };
+  /** Each time a connection opens (first connect and every reconnect). A throw is reported on `console.error`. */
+  onConnect?: () => void;
+  /** Each time a connection closes. A throw is reported on `console.error`. */
+  onDisconnect?: (info: DisconnectInfo) => void;
+  /** The router's data transformer (e.g. superjson), when it has one. */
+  transformer?: unknown;
+  /** A subscription failed on the server (e.g. `FORBIDDEN`); it is not retried. */
+  onSubscriptionError?: (error: TRPCClientError<AnyTRPCRouter>, topic: string) => void;
+}
+
+/** A client-side subscription: stop it with `unsubscribe()` (safe twice) or `using`. */
+export interface ClientSubscription {
+  /** Stops delivery at once and tells the server. */
+  unsubscribe(): void;
+  /** Resolves when the server confirmed the subscription (`started`); rejects if it refused it. */
+  readonly started: Promise<void>;
+  [Symbol.dispose](): void;
+}
+
+/** The convenience client (see {@link createPubSubClient}). */
+export interface PubSubClient<TRouter extends AnyTRPCRouter> {
+  /** The stock, fully typed tRPC proxy on the same connection. */
+  readonly trpc: CreateTRPCClient<TRouter>;
+  /** Whether a connection is open now. */
+  readonly connected: boolean;
+  /** Resolves once a connection is open (at once if it is); rejects after `close()` or when retries ran out. */
+  ready(): Promise<void>;
+  /**
+   * Subscribes to a topic (one key, or every key when `key` is omitted).
+   * Survives reconnects: tRPC's wsLink resubscribes and resends the last
+   * event id.
+   */
+  subscribe<N extends TopicNamesOf<TRouter>>(
+    topic: N,
+    options: SubscribeOptionsOf<TRouter, N>,
+    callback: (event: TopicEventOf<TRouter, N>) => void,
+  ): ClientSubscription;
+  subscribe<N extends TopicNamesOf<TRouter>>(topic: N, callback: (event: TopicEventOf<TRouter, N>) => void): ClientSubscription;
+  /** Subscribes to every topic at once (`ALL_TOPICS`). */
+  subscribeAll(callback: (event: AnyTopicEventOf<TRouter>) => void): ClientSubscription;
+  /**
+   * Publishes through the server (validated and authorized there).
+   * @returns the event id the server gave it.
+   */
+  publish<N extends TopicNamesOf<TRouter>>(topic: N, ...args: PublishArgsOf<TRouter, N>): Promise<{ id: string }>;
+  /** Closes the connection and ends every subscription. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/**
+ * A small client for people coming from `fastapi_websocket_pubsub`:
+ * `subscribe(topic, cb)`, `publish(topic, data)`, `ready()`, `close()`,
+ * connect/disconnect callbacks and retry options, built on the stock
+ * `@trpc/client` `wsLink`. Browser-safe; in Node 20 pass `WebSocket` from `ws`.
+ * @example
+ * ```ts
+ * import type { AppRouter } from './server';
+ * const client = createPubSubClient<AppRouter>({ url: 'ws://127.0.0.1:3000/trpc', WebSocket });
+ * client.subscribe('chat', { key: 'room-1' }, (event) => console.log(event.payload.text));
+ * await client.publish('chat', { user: 'ann', text: 'hi' }, { key: 'room-1' });
+ * ```
+ */
+export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSubClientOptions): PubSubClient<TRouter> {
+  const retry = { ...DEFAULT_RETRY, ...options.retry };
+  let connected = false;
+  let closed = false;
+  let failedAttempts = 0;
+  let waiters: { resolve: () => void; reject: (error: Error) => void }[] = [];
+  const subscriptions = new Set<ClientSubscription>();
+
+  const settleWaiters = (error?: Error) => {
+    const current = waiters;
+    waiters = [];
+    for (const waiter of current) {
+      if (error === undefined) waiter.resolve();
+      else waiter.reject(error);
+    }
+  };
+  const callUser = (name: string, call: () => void) => {
+    try {
+      call();
+    } catch (error) {
+      console.error(`[trpc-pubsub] ${name} callback threw`, error);
+    }
+  };
+
+  const wsClient = createWSClient({
+    url: options.url,
+    WebSocket: options.WebSocket as typeof WebSocket | undefined,
+    connectionParams: options.connectionParams,
+    keepAlive: { enabled: true, intervalMs: 10_000, pongTimeoutMs: 5_000, ...options.keepAlive },
+    retryDelayMs: (attempt) => backoffDelay(attempt, retry),
+    onOpen: () => {
+      connected = true;
+      failedAttempts = 0;
+      callUser('onConnect', () => options.onConnect?.());
+      settleWaiters();
+    },
+    onClose: (cause) => {
+      const wasConnected = connected;
+      connected = false;
+      if (!wasConnected) failedAttempts++;
+      const givingUp = !closed && failedAttempts >= retry.maxAttempts;
+      callUser('onDisconnect', () => options.onDisconnect?.({ code: cause?.code, willReconnect: !closed && !givingUp }));
+      if (givingUp) {
+        void client.close();
+        settleWaiters(new Error(`Could not connect to ${options.url} after ${failedAttempts} attempts`));
+      }
+    },
+  });
+  const trpc = createTRPCClient<TRouter>({
+    links: [wsLink({ client: wsClient, transformer: options.transformer } as Parameters<typeof wsLink<TRouter>>[0])],
+  });
+  const proxy = trpc as unknown as Record<string, Record<string, Record<string, (...args: unknown[]) => unknown>>>;
+
+  const subscribeTo = (routerKey: string, topicName: string, input: unknown, callback: (event: PubSubEvent) => void) => {
+    if (closed) throw new Error('PubSubClient is closed');
+    let resolveStarted!: () => void;
+    let rejectStarted!: (error: unknown) => void;
+    const started = new Promise<void>((resolve, reject) => {
+      resolveStarted = resolve;
+      rejectStarted = reject;
+    });
+    started.catch(() => undefined);
+    const events = proxy[routerKey]?.[EVENTS_PROCEDURE];
+    if (events === undefined) throw new Error(`Unknown topic ${JSON.stringify(topicName)}`);
+    const unsubscribable = events['subscribe']!(input, {
+      onStarted: () => resolveStarted(),
+      onData: (tracked: { id: string; data: unknown }) => {
+        if (!isWireEvent(tracked.data)) return;
+        callUser('subscribe', () => callback({ id: tracked.id, ...(tracked.data as object) } as PubSubEvent));
+      },
+      onError: (error: TRPCClientError<AnyTRPCRouter>) => {
+        rejectStarted(error);
+        subscriptions.delete(subscription);
+        if (options.onSubscriptionError !== undefined) callUser('onSubscriptionError', () => options.onSubscriptionError?.(error, topicName));
+        else console.error(`[trpc-pubsub] subscription to ${topicName} failed: ${error.message}`);
+      },
+    }) as { unsubscribe: () => void };
+    let active = true;
+    const unsubscribe = () => {
+      if (!active) return;
+      active = false;
+      subscriptions.delete(subscription);
+      unsubscribable.unsubscribe();
+    };
+    const subscription: ClientSubscription = { unsubscribe, started, [Symbol.dispose]: unsubscribe };
+    subscriptions.add(subscription);
+    return subscription;
+  };
+
+  const client: PubSubClient<TRouter> = {
+    trpc,
+    get connected() {
+      return connected;
+    },
+    ready() {
+      if (closed) return Promise.reject(new Error('PubSubClient is closed'));
+      if (connected) return Promise.resolve();
+      return new Promise((resolve, reject) => waiters.push({ resolve, reject }));
+    },
+    subscribe(topicName: string, optionsOrCallback: unknown, maybeCallback?: unknown) {
+      const callback = (typeof optionsOrCallback === 'function' ? optionsOrCallback : maybeCallback) as (event: PubSubEvent) => void;
+      const subscribeOptions = (typeof optionsOrCallback === 'function' ? undefined : optionsOrCallback) as { key?: unknown } | undefined;
+      if (typeof callback !== 'function') throw new TypeError('subscribe needs a callback');
+      const input = subscribeOptions?.key === undefined ? undefined : { key: subscribeOptions.key };
+      return subscribeTo(topicName, topicName, input, callback);
+    },
+    subscribeAll(callback) {
+      return subscribeTo(ALL_TOPICS, ALL_TOPICS, undefined, callback as (event: PubSubEvent) => void);
+    },
+    async publish(topicName: string, ...args: unknown[]) {
+      const [data, publishOptions] = args as [unknown, { key?: unknown } | undefined];
+      const mutation = proxy[topicName]?.[PUBLISH_PROCEDURE];
+      if (mutation === undefined) throw new Error(`Unknown topic ${JSON.stringify(topicName)}`);
+      const input: Record<string, unknown> = { data };
+      if (publishOptions?.key !== undefined) input['key'] = publishOptions.key;
+      return (await mutation['mutate']!(input)) as { id: string };
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const subscription of [...subscriptions]) subscription.unsubscribe();
+      settleWaiters(new Error('PubSubClient is closed'));
+      await wsClient.close();
+    },
+  } as PubSubClient<TRouter>;
+  return client;
+}

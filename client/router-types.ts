@@ -1,0 +1,46 @@
+import type { AnyTRPCRouter } from '@trpc/server';
+import type { PubSubEvent } from './protocol.js';
+
+type RecordOf<TRouter extends AnyTRPCRouter> = TRouter['_def']['record'];
+type InputOf<TProcedure> = TProcedure extends { _def: { $types: { input: infer $Input } } } ? $Input : never;
+type OutputOf<TProcedure> = TProcedure extends { _def: { $types: { output: infer $Output } } } ? $Output : never;
+type IsTopicRouter<T> = T extends { events: { _def: { type: 'subscription' } }; publish: { _def: { type: 'mutation' } } } ? true : false;
+
+/** Names of the topics an `AppRouter` serves (top-level `topicProcedures` entries). */
+export type TopicNamesOf<TRouter extends AnyTRPCRouter> = {
+  [K in keyof RecordOf<TRouter> & string]: IsTopicRouter<RecordOf<TRouter>[K]> extends true ? K : never;
+}[keyof RecordOf<TRouter> & string];
+
+type EventsInput<TRouter extends AnyTRPCRouter, N extends string> = InputOf<RecordOf<TRouter>[N]['events']>;
+type EventsOutput<TRouter extends AnyTRPCRouter, N extends string> = OutputOf<RecordOf<TRouter>[N]['events']>;
+type PublishInput<TRouter extends AnyTRPCRouter, N extends string> = InputOf<RecordOf<TRouter>[N]['publish']>;
+type YieldOf<TOutput> = TOutput extends AsyncIterable<{ id: string; data: infer $Data }, any, any> ? $Data : never;
+
+/** The event a client callback receives for topic `N`. */
+export type TopicEventOf<TRouter extends AnyTRPCRouter, N extends string> = YieldOf<EventsOutput<TRouter, N>> & { id: string };
+
+/** Every topic's event, for `subscribeAll`. */
+export type AnyTopicEventOf<TRouter extends AnyTRPCRouter> = RecordOf<TRouter> extends { allTopics: { events: infer $Events } }
+  ? YieldOf<OutputOf<$Events>> & { id: string }
+  : PubSubEvent;
+
+type KeyOf<TInput> = TInput extends { key?: infer $Key } ? $Key : never;
+
+/** Options of `client.subscribe(topic, options, cb)`: `{ key }` on keyed topics. */
+export type SubscribeOptionsOf<TRouter extends AnyTRPCRouter, N extends string> = [
+  KeyOf<NonNullable<EventsInput<TRouter, N>>>,
+] extends [never]
+  ? Record<string, never>
+  : { key?: KeyOf<NonNullable<EventsInput<TRouter, N>>> };
+
+/** Arguments after the topic of `client.publish`. */
+export type PublishArgsOf<TRouter extends AnyTRPCRouter, N extends string> =
+  NonNullable<PublishInput<TRouter, N>> extends infer $Input
+    ? $Input extends { key: infer $Key; data: infer $Data }
+      ? [data: $Data, options: { key: $Key }]
+      : $Input extends { key: infer $Key; data?: undefined }
+        ? [data: undefined, options: { key: $Key }]
+        : $Input extends { data: infer $Data }
+          ? [data: $Data]
+          : [data?: undefined]
+    : never;
