@@ -36,7 +36,7 @@ export interface PubSubClientOptions {
   keepAlive?: { enabled: boolean; intervalMs?: number; pongTimeoutMs?: number };
   /** Each time a connection opens (first connect and every reconnect). A throw is reported on `console.error`. */
   onConnect?: () => void;
-  /** Each time a connection closes. A throw is reported on `console.error`. */
+  /** Each time an open connection closes, and once when retries run out (failed attempts in between are silent). A throw is reported on `console.error`. */
   onDisconnect?: (info: DisconnectInfo) => void;
   /** The router's data transformer (e.g. superjson), when it has one. */
   transformer?: unknown;
@@ -137,7 +137,9 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
       connected = false;
       if (!wasConnected) failedAttempts++;
       const givingUp = !closed && failedAttempts >= retry.maxAttempts;
-      callUser('onDisconnect', () => options.onDisconnect?.({ code: cause?.code, willReconnect: !closed && !givingUp }));
+      if (wasConnected || givingUp) {
+        callUser('onDisconnect', () => options.onDisconnect?.({ code: cause?.code, willReconnect: !closed && !givingUp }));
+      }
       if (givingUp) {
         void client.close();
         settleWaiters(new Error(`Could not connect to ${options.url} after ${failedAttempts} attempts`));
