@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import {
   callTRPCProcedure,
   getTRPCErrorFromUnknown,
@@ -20,9 +21,9 @@ import type { Logger } from '../logger.js';
 import { TopicSubscription } from '../router.js';
 import type { FramePool, FramePrefix } from './frame-pool.js';
 import type { CreateContextOptions } from './options.js';
+import type { CoalescedSocket, WriteCoalescer } from './write-coalescer.js';
 
 const OPEN = 1;
-const SEND_TEXT = { binary: false } as const;
 
 /** Everything a {@link Connection} shares with its server. */
 export interface ConnectionDeps {
@@ -33,6 +34,7 @@ export interface ConnectionDeps {
   maxSubscriptions: number;
   maxBatchSize: number;
   maxBufferedBytes: number;
+  coalescer: WriteCoalescer;
   onError: ((info: { error: TRPCError; path: string | undefined; type: string; input: unknown; ctx: unknown }) => void) | undefined;
 }
 
@@ -60,6 +62,7 @@ export class Connection {
   pingSentAt: number | undefined;
 
   readonly #subscriptions = new Map<RequestId, ActiveSubscription>();
+  readonly #raw: CoalescedSocket;
   readonly #closed = new AbortController();
   #ctx: unknown;
   #ctxPromise: Promise<{ ok: true } | { ok: false; error: TRPCError }> | undefined;
@@ -71,6 +74,8 @@ export class Connection {
     readonly req: IncomingMessage,
     private readonly deps: ConnectionDeps,
   ) {
+    // `ws` keeps the TCP socket in `_socket`; topic frames are written there directly.
+    this.#raw = { raw: (socket as unknown as { _socket: Socket })._socket, lastTurn: -1, corked: false };
     const wantsParams = new URL(req.url ?? '/', 'http://localhost').searchParams.get('connectionParams') === '1';
     if (!wantsParams) this.#ctxPromise = this.#createContext(null);
     socket.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
@@ -88,21 +93,26 @@ export class Connection {
     return this.#ctx;
   }
 
-  /** Sends a pre-serialized text frame, applying the slow-consumer policy. */
+  /**
+   * Writes a complete pre-built WebSocket frame (see `textFrame`) straight
+   * to the TCP socket, coalesced per loop turn, applying the slow-consumer
+   * policy. Safe beside `ws`'s own sends: with compression off, `ws` writes
+   * synchronously to the same socket, so order is kept.
+   */
   sendFrame(frame: Buffer): void {
-    const socket = this.socket;
-    if (socket.readyState !== OPEN) return;
-    if (socket.bufferedAmount > this.deps.maxBufferedBytes) {
+    if (this.socket.readyState !== OPEN) return;
+    const raw = this.#raw.raw;
+    if (raw.writableLength > this.deps.maxBufferedBytes) {
       this.#closeSlowConsumer();
       return;
     }
-    socket.send(frame, SEND_TEXT);
+    this.deps.coalescer.write(this.#raw, frame);
   }
 
   #closeSlowConsumer(): void {
     if (this.#slowClosed) return;
     this.#slowClosed = true;
-    this.deps.logger.warn('closing slow consumer', { connection: this.id, bufferedBytes: this.socket.bufferedAmount });
+    this.deps.logger.warn('closing slow consumer', { connection: this.id, bufferedBytes: this.#raw.raw.writableLength });
     this.socket.close(CloseCode.SlowConsumer, 'slow consumer');
     // A socket that cannot drain will not complete the closing handshake either.
     setTimeout(() => this.socket.terminate(), 1000).unref();

@@ -1,5 +1,6 @@
 import type { TRPCCombinedDataTransformer } from '@trpc/server';
 import type { EncodedEvent } from '../encoded-event.js';
+import { textFrame } from './ws-frame.js';
 
 /**
  * The part of a data frame that depends on the subscription
@@ -13,7 +14,7 @@ export interface FramePrefix {
   readonly text: string;
   /** The event {@link frame} was built for. */
   stamp: EncodedEvent | undefined;
-  /** The last complete frame (UTF-8). */
+  /** The last complete WebSocket frame (header and UTF-8 JSON), ready to write to a socket. */
   frame: Buffer;
   refs: number;
 }
@@ -51,7 +52,7 @@ export class FramePool {
   /** The frame for `encoded` through `prefix`, built on first use for this event. */
   frame(prefix: FramePrefix, encoded: EncodedEvent): Buffer {
     if (prefix.stamp !== encoded) {
-      prefix.frame = Buffer.from(prefix.text + encoded.resultTail(this.transformer), 'utf8');
+      prefix.frame = textFrame(prefix.text + encoded.resultTail(this.transformer));
       prefix.stamp = encoded;
     }
     return prefix.frame;

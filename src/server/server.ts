@@ -8,6 +8,7 @@ import type { Logger } from '../logger.js';
 import { Connection } from './connection.js';
 import { FramePool } from './frame-pool.js';
 import { KeepAlive } from './keepalive.js';
+import { WriteCoalescer } from './write-coalescer.js';
 import {
   DEFAULT_KEEPALIVE,
   DEFAULT_MAX_MESSAGE_BYTES,
@@ -60,6 +61,7 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
   readonly #wss: WebSocketServer;
   readonly #connections = new Set<Connection>();
   readonly #framePool: FramePool;
+  readonly #coalescer = new WriteCoalescer();
   readonly #logger: Logger;
   readonly #keepAlive: KeepAlive | undefined;
   readonly #path: string;
@@ -267,6 +269,7 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
       maxSubscriptions: options.maxSubscriptionsPerConnection ?? DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
       maxBatchSize: options.maxBatchSize ?? 100,
       maxBufferedBytes: (options.slowConsumer ?? DEFAULT_SLOW_CONSUMER).maxBufferedBytes,
+      coalescer: this.#coalescer,
       onError: options.onError,
     });
     this.#connections.add(connection);
