@@ -1,0 +1,35 @@
+/**
+ * The application every example shares: three topics, the pubsub hub and
+ * the tRPC router. Servers import the values; clients import only
+ * `type AppRouter`, so no server code reaches them.
+ */
+import { initTRPC } from '@trpc/server';
+import * as z from 'zod';
+import { createPubSub, defineTopics, topic, topicProcedures } from 'trpc-pubsub';
+
+export const topics = defineTopics({
+  /** Chat messages, one channel per room; the last 100 of each room are kept for resuming clients. */
+  chat: topic({
+    key: z.string().min(1).max(64),
+    payload: z.object({ user: z.string().min(1).max(64), text: z.string().min(1).max(2000) }),
+    history: { maxEvents: 100 },
+  }),
+  /** Headlines, one channel for everybody. */
+  news: topic({ payload: z.object({ title: z.string().min(1).max(200) }) }),
+  /** A payload-less signal. */
+  tick: topic(),
+});
+
+const t = initTRPC.create();
+
+/** The hub: validates, stamps and routes events (in memory, one process). */
+export const pubsub = createPubSub({ topics });
+
+/** The app's router: its own procedures beside the generated `<topic>.events` / `<topic>.publish`. */
+export const appRouter = t.router({
+  hello: t.procedure.input(z.object({ name: z.string() })).query(({ input }) => `Hello, ${input.name}!`),
+  ...topicProcedures(pubsub),
+});
+
+/** What clients import (types only). */
+export type AppRouter = typeof appRouter;
