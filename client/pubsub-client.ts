@@ -120,31 +120,57 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
     }
   };
 
+  // Connection state is tracked per socket, not from wsClient's onOpen/onClose:
+  // on a server-requested reconnect (graceful shutdown, rolling deploy) the
+  // stock client opens a second socket while the first one still serves, so
+  // a failed replacement must not count as a disconnect, nor the old
+  // socket's later close as a failed attempt.
+  let openSockets = 0;
+  const onSocketOpen = () => {
+    failedAttempts = 0;
+    if (++openSockets > 1) return;
+    connected = true;
+    callUser('onConnect', () => options.onConnect?.());
+    settleWaiters();
+  };
+  const onSocketClose = (opened: boolean, code: number | undefined) => {
+    if (opened) {
+      if (--openSockets > 0) return;
+      connected = false;
+    } else {
+      failedAttempts++;
+    }
+    const givingUp = !closed && openSockets === 0 && failedAttempts >= retry.maxAttempts;
+    if (opened || givingUp) {
+      callUser('onDisconnect', () => options.onDisconnect?.({ code, willReconnect: !closed && !givingUp }));
+    }
+    if (givingUp) {
+      // Waiters first, so that ready() says why rather than "closed".
+      settleWaiters(new Error(`Could not connect to ${options.url} after ${failedAttempts} attempts`));
+      void client.close();
+    }
+  };
+  const BaseWebSocket = (options.WebSocket ?? globalThis.WebSocket) as typeof WebSocket | undefined;
+  const TrackedWebSocket =
+    BaseWebSocket &&
+    class extends BaseWebSocket {
+      constructor(url: string | URL, protocols?: string | string[]) {
+        super(url, protocols);
+        let opened = false;
+        this.addEventListener('open', () => {
+          opened = true;
+          onSocketOpen();
+        });
+        this.addEventListener('close', (event) => onSocketClose(opened, event.code));
+      }
+    };
+
   const wsClient = createWSClient({
     url: options.url,
-    WebSocket: options.WebSocket as typeof WebSocket | undefined,
+    WebSocket: TrackedWebSocket,
     connectionParams: options.connectionParams,
     keepAlive: { enabled: true, intervalMs: 10_000, pongTimeoutMs: 5_000, ...options.keepAlive },
     retryDelayMs: (attempt) => backoffDelay(attempt, retry),
-    onOpen: () => {
-      connected = true;
-      failedAttempts = 0;
-      callUser('onConnect', () => options.onConnect?.());
-      settleWaiters();
-    },
-    onClose: (cause) => {
-      const wasConnected = connected;
-      connected = false;
-      if (!wasConnected) failedAttempts++;
-      const givingUp = !closed && failedAttempts >= retry.maxAttempts;
-      if (wasConnected || givingUp) {
-        callUser('onDisconnect', () => options.onDisconnect?.({ code: cause?.code, willReconnect: !closed && !givingUp }));
-      }
-      if (givingUp) {
-        void client.close();
-        settleWaiters(new Error(`Could not connect to ${options.url} after ${failedAttempts} attempts`));
-      }
-    },
   });
   const trpc = createTRPCClient<TRouter>({
     links: [wsLink({ client: wsClient, transformer: options.transformer } as Parameters<typeof wsLink<TRouter>>[0])],

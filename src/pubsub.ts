@@ -50,9 +50,16 @@ export interface Unsubscribe {
 export interface AuthorizeRequest<TContext> {
   /** The tRPC context of the caller (after the base procedure's middleware). */
   ctx: TContext;
-  /** The topic, or `allTopics` for an all-topics subscription. */
+  /**
+   * The topic. An all-topics subscription asks once per declared topic
+   * (with `key: undefined`) and then receives only the allowed topics.
+   */
   topic: string;
-  /** The key asked for; `undefined` for every key, or for an unkeyed topic. */
+  /**
+   * The key asked for; `undefined` for an unkeyed topic **or for every key
+   * of a keyed topic** (a subscription without key): a per-key rule must
+   * decide what `undefined` means (usually: refuse).
+   */
   key: ChannelKey | undefined;
   /** What the caller wants to do. */
   action: 'subscribe' | 'publish';
@@ -114,6 +121,12 @@ export interface PubSubInternals {
   attach(scope: SubscriptionScope, sink: Sink, info: Omit<SubscriptionInfo, 'scope'>): () => void;
   /** Runs the `authorize` option; throws `FORBIDDEN` when refused. */
   authorize(request: AuthorizeRequest<unknown>): Promise<void>;
+  /**
+   * The topics an all-topics subscriber may see: `authorize` is asked once
+   * per declared topic (key `undefined`: every key). `undefined` when there
+   * is no `authorize` (every topic); throws `FORBIDDEN` when none is allowed.
+   */
+  allowedTopics(ctx: unknown): Promise<ReadonlySet<string> | undefined>;
   /** Publishes an already validated payload. */
   publishValidated(topic: string, payload: unknown, key: ChannelKey | undefined): Promise<PubSubEvent>;
   /** Validates a payload and key for `topic` (throws `BAD_REQUEST`/`NOT_FOUND`). */
@@ -162,6 +175,8 @@ export class PubSub<TTopics extends TopicRecord, TContext = unknown> {
     const started = this.engine.start({
       deliver,
       log: (level, message, fields) => this.#logger[level](message, fields),
+      instanceId: this.instanceId,
+      topics: Object.keys(options.topics),
     });
     if (started instanceof Promise) {
       this.#started = started.catch((error: unknown) => {
@@ -174,6 +189,7 @@ export class PubSub<TTopics extends TopicRecord, TContext = unknown> {
       scopeOf: (topic, key) => this.#scopeOf(topic, key),
       attach: (scope, sink, info) => this.#attach(scope, sink, info),
       authorize: (request) => this.#authorize(request),
+      allowedTopics: (ctx) => this.#allowedTopics(ctx),
       publishValidated: (topic, payload, key) => this.#publishValidated(topic, payload, key),
       validate: (topic, payload, key) => this.#validate(topic, payload, key),
       maxQueuedPerIterator: options.maxQueuedPerIterator ?? 10_000,
@@ -352,6 +368,21 @@ export class PubSub<TTopics extends TopicRecord, TContext = unknown> {
     }
   }
 
+  async #allowedTopics(ctx: unknown): Promise<ReadonlySet<string> | undefined> {
+    if (this.#options.authorize === undefined) return undefined;
+    const allowed = new Set<string>();
+    for (const topic of Object.keys(this.topics)) {
+      try {
+        await this.#authorize({ ctx, topic, key: undefined, action: 'subscribe' });
+        allowed.add(topic);
+      } catch (error) {
+        if (!(error instanceof TRPCError) || error.code !== 'FORBIDDEN') throw error;
+      }
+    }
+    if (allowed.size === 0) throw new TRPCError({ code: 'FORBIDDEN', message: `Not allowed to subscribe to any topic` });
+    return allowed;
+  }
+
   #topic(name: string): AnyTopic {
     const definition = Object.hasOwn(this.topics, name) ? this.topics[name] : undefined;
     if (definition === undefined) throw new TRPCError({ code: 'NOT_FOUND', message: `Unknown topic ${JSON.stringify(name)}` });
@@ -390,7 +421,7 @@ export class PubSub<TTopics extends TopicRecord, TContext = unknown> {
   async #publishValidated(topic: string, payload: unknown, key: ChannelKey | undefined): Promise<PubSubEvent> {
     if (this.#closed) throw new TRPCError({ code: 'SERVICE_UNAVAILABLE', message: 'PubSub is closed' });
     const event: PubSubEvent = {
-      id: `${this.instanceId}-${(++this.#seq).toString(36)}`,
+      id: `${this.instanceId}-${sequenceId(++this.#seq)}`,
       kind: 'event',
       topic,
       payload,
@@ -422,6 +453,16 @@ export class PubSub<TTopics extends TopicRecord, TContext = unknown> {
       this.#logger.error(`engine ${what} failed`, { error: String(error) });
     }
   }
+}
+
+/**
+ * A sequence number as a string that sorts like the number: base 36,
+ * prefixed with its length in one base-36 digit (`1` → `11`, `36` → `210`),
+ * so an instance's event ids increase in publish order as plain strings.
+ */
+function sequenceId(seq: number): string {
+  const digits = seq.toString(36);
+  return digits.length.toString(36) + digits;
 }
 
 function badRequest(message: string, cause?: unknown): TRPCError {

@@ -16,6 +16,7 @@ import {
   type ChannelKey,
   type WireEvent,
 } from '../client/protocol.js';
+import type { Sink } from './channel-index.js';
 import { EventQueue } from './event-queue.js';
 import type { PubSub, PubSubInternals } from './pubsub.js';
 import type { SubscriptionScope } from './subscription-scope.js';
@@ -40,9 +41,15 @@ export type EventsInput<T extends AnyTopic> =
   | (T['key'] extends z.ZodType ? { key?: TopicKeyInput<T>; lastEventId?: string } : { lastEventId?: string })
   | undefined;
 
-/** Input of `<topic>.publish`. */
-export type PublishInput<T extends AnyTopic> = (T['key'] extends z.ZodType ? { key: TopicKeyInput<T> } : unknown) &
-  (T['payload'] extends z.ZodType ? { data: TopicPayloadInput<T> } : { data?: undefined });
+/**
+ * Input of `<topic>.publish`: `{ key, data }`; on a topic with neither key
+ * nor payload it may be omitted (`trpc.tick.publish.mutate()`).
+ */
+export type PublishInput<T extends AnyTopic> = T['key'] extends z.ZodType
+  ? { key: TopicKeyInput<T> } & (T['payload'] extends z.ZodType ? { data: TopicPayloadInput<T> } : { data?: undefined })
+  : T['payload'] extends z.ZodType
+    ? { data: TopicPayloadInput<T> }
+    : { data?: undefined } | undefined;
 
 /** Output of `<topic>.publish`: the id the event got. */
 export interface PublishResult {
@@ -122,7 +129,20 @@ export class TopicSubscription implements AsyncIterable<TrackedEnvelope<WireEven
     readonly ctx: unknown,
     /** Aborts when the caller stops (stock adapters). */
     readonly signal: AbortSignal | undefined,
+    /** For an all-topics subscription under `authorize`: the topics it may receive. */
+    readonly allowedTopics?: ReadonlySet<string>,
   ) {}
+
+  /** `sink`, restricted to {@link allowedTopics} when there is such a restriction. */
+  restrict(sink: Sink): Sink {
+    const allowed = this.allowedTopics;
+    if (allowed === undefined) return sink;
+    return {
+      deliver: (encoded) => {
+        if (allowed.has(encoded.event.topic)) sink.deliver(encoded);
+      },
+    };
+  }
 
   [Symbol.asyncIterator](): AsyncIterator<TrackedEnvelope<WireEvent>> {
     type Item = TrackedEnvelope<WireEvent>;
@@ -135,7 +155,7 @@ export class TopicSubscription implements AsyncIterable<TrackedEnvelope<WireEven
     if (!queue.ended) {
       remove = this.internals.attach(
         this.scope,
-        { deliver: (encoded) => queue.push(tracked(encoded.event.id, encoded.wire)) },
+        this.restrict({ deliver: (encoded) => queue.push(tracked(encoded.event.id, encoded.wire)) }),
         { origin: 'trpc', ctx: this.ctx },
       );
     }
@@ -171,10 +191,10 @@ export function topicProcedures<TTopics extends TopicRecord>(
   }
   record[ALL_TOPICS] = {
     [EVENTS_PROCEDURE]: base
-      .input(readable(z.object({ lastEventId: lastEventIdSchema }).optional(), `${ALL_TOPICS}.${EVENTS_PROCEDURE}`))
+      .input(readable(z.strictObject({ lastEventId: lastEventIdSchema }).optional(), `${ALL_TOPICS}.${EVENTS_PROCEDURE}`))
       .subscription(async ({ ctx, signal }: { ctx: unknown; signal: AbortSignal | undefined }) => {
-        await internals.authorize({ ctx, topic: ALL_TOPICS, key: undefined, action: 'subscribe' });
-        return new TopicSubscription(internals, { kind: 'all' }, ctx, signal);
+        const allowed = await internals.allowedTopics(ctx);
+        return new TopicSubscription(internals, { kind: 'all' }, ctx, signal, allowed);
       }),
   };
   return record as TopicProceduresRecord<TTopics>;
@@ -201,10 +221,11 @@ function readable<T extends z.ZodType>(schema: T, procedure: string): (raw: unkn
 }
 
 function eventsProcedure(base: AnyBaseProcedure, internals: PubSubInternals, name: string, definition: AnyTopic) {
+  // Strict: a key sent to a topic without keys (or any unknown field) is refused, not silently dropped.
   const input =
     definition.key === undefined
-      ? z.object({ lastEventId: lastEventIdSchema }).optional()
-      : z.object({ key: definition.key.optional(), lastEventId: lastEventIdSchema }).optional();
+      ? z.strictObject({ lastEventId: lastEventIdSchema }).optional()
+      : z.strictObject({ key: definition.key.optional(), lastEventId: lastEventIdSchema }).optional();
   return base.input(readable(input, `${name}.${EVENTS_PROCEDURE}`)).subscription(
     async ({ ctx, input: parsed, signal }: { ctx: unknown; input: { key?: ChannelKey } | undefined; signal: AbortSignal | undefined }) => {
       const scope = internals.scopeOf(name, parsed?.key);
@@ -219,8 +240,9 @@ function publishProcedure(base: AnyBaseProcedure, internals: PubSubInternals, na
     data: definition.payload ?? z.undefined().optional(),
   };
   if (definition.key !== undefined) shape['key'] = definition.key;
-  let input: z.ZodType = z.object(shape);
-  if (definition.payload === undefined && definition.key === undefined) input = z.object(shape).optional();
+  // Strict, as for `events`: `{ key }` on a topic without keys is refused, not published keyless.
+  let input: z.ZodType = z.strictObject(shape);
+  if (definition.payload === undefined && definition.key === undefined) input = z.strictObject(shape).optional();
   return base.input(readable(input, `${name}.${PUBLISH_PROCEDURE}`)).mutation(
     async ({ ctx, input: parsed }: { ctx: unknown; input: { data?: unknown; key?: ChannelKey } | undefined }): Promise<PublishResult> => {
       const key = parsed?.key;

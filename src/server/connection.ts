@@ -299,7 +299,7 @@ export class Connection {
         return;
       }
       if (signal.aborted || this.socket.readyState !== OPEN) {
-        this.#subscriptions.delete(id);
+        this.#forget(id, subscription);
         return;
       }
       if (result instanceof TopicSubscription) {
@@ -308,7 +308,7 @@ export class Connection {
       }
       await this.#iterate(id, jsonrpc, subscription, result, path);
     } catch (cause) {
-      if (subscription !== undefined) this.#subscriptions.delete(id);
+      if (subscription !== undefined) this.#forget(id, subscription);
       if (signal.aborted && subscription !== undefined) return;
       this.#respondError(id, jsonrpc, cause, type, path, input);
     }
@@ -324,7 +324,7 @@ export class Connection {
     this.#respond({ id, jsonrpc, result: { type: 'started' } });
     let remove: () => void;
     try {
-      remove = topic.internals.attach(topic.scope, sink, { origin: 'websocket', ctx: this.#ctx });
+      remove = topic.internals.attach(topic.scope, topic.restrict(sink), { origin: 'websocket', ctx: this.#ctx });
     } catch (error) {
       framePool.release(prefix);
       throw error;
@@ -365,6 +365,15 @@ export class Connection {
       this.#subscriptions.delete(id);
       this.#respond({ id, jsonrpc, result: { type: 'stopped' } });
     }
+  }
+
+  /**
+   * Drops `subscription` from the map, unless its id now belongs to a newer
+   * one: a client may stop an id whose start is still pending (authorize,
+   * middleware) and reuse it at once.
+   */
+  #forget(id: RequestId, subscription: ActiveSubscription): void {
+    if (this.#subscriptions.get(id) === subscription) this.#subscriptions.delete(id);
   }
 
   #stop(id: RequestId): void {

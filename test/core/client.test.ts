@@ -1,0 +1,213 @@
+/**
+ * The convenience client: subscribe/publish/ready/close, connect and
+ * disconnect callbacks, and reconnection when the server drops it.
+ */
+import type { DisconnectInfo } from 'trpc-pubsub/client';
+import { describe, expect, it, vi } from 'vitest';
+import { adminOnlySecret } from '../fixtures/app.js';
+import { pubsubClient } from '../fixtures/clients.js';
+import { Inbox } from '../fixtures/inbox.js';
+import { expectIdle, startServer, type TestServer } from '../fixtures/server.js';
+
+const hi = { user: 'ann', text: 'hi' };
+
+/** Waits until the server holds exactly one connection, the `nth` it accepted, with `subscriptions` subscriptions. */
+async function reconnected(srv: TestServer, nth: number, subscriptions: number): Promise<void> {
+  await vi.waitFor(
+    () => {
+      expect(srv.connections).toHaveLength(nth);
+      expect(srv.server.connectionCount).toBe(1);
+      expect(srv.pubsub.health().subscriptions).toBe(subscriptions);
+    },
+    { timeout: 5000, interval: 5 },
+  );
+}
+
+describe('convenience client', () => {
+  it('subscribes by topic and key, publishes, and hands callbacks flat events', async () => {
+    await using srv = await startServer();
+    const client = pubsubClient(srv.url);
+    await client.ready();
+    expect(client.connected).toBe(true);
+    const room = new Inbox<unknown>();
+    const news = new Inbox<unknown>();
+    const all = new Inbox<{ topic: string }>();
+    const subscriptions = [client.subscribe('chat', { key: 'room-1' }, room.push), client.subscribe('news', news.push), client.subscribeAll(all.push)];
+    await Promise.all(subscriptions.map((subscription) => subscription.started));
+
+    const chat = await client.publish('chat', hi, { key: 'room-1' });
+    const headline = await client.publish('news', { title: 'headline' });
+    const tick = await client.publish('tick');
+
+    expect(await room.next()).toEqual({ id: chat.id, kind: 'event', topic: 'chat', key: 'room-1', payload: hi, ts: expect.any(Number) });
+    expect(await news.next()).toEqual({ id: headline.id, kind: 'event', topic: 'news', payload: { title: 'headline' }, ts: expect.any(Number) });
+    expect((await all.take(3)).map((event) => event.topic)).toEqual(['chat', 'news', 'tick']);
+    expect(all.items[2]).toMatchObject({ id: tick.id, topic: 'tick' });
+  });
+
+  it('delivers nothing after unsubscribe, and again after subscribing anew', async () => {
+    await using srv = await startServer();
+    const client = pubsubClient(srv.url);
+    const first = new Inbox<unknown>();
+    const subscription = client.subscribe('news', first.push);
+    await subscription.started;
+
+    subscription.unsubscribe();
+    subscription.unsubscribe();
+    await vi.waitFor(() => expect(srv.pubsub.health().subscriptions).toBe(0));
+    await srv.pubsub.publish('news', { title: 'unheard' });
+    await first.nothing();
+
+    const second = new Inbox<{ payload: { title: string } }>();
+    await client.subscribe('news', second.push).started;
+    await srv.pubsub.publish('news', { title: 'heard' });
+    expect((await second.next()).payload.title).toBe('heard');
+    await first.nothing();
+  });
+
+  it('rejects `started` and reports through onSubscriptionError when the server refuses a subscription', async () => {
+    await using srv = await startServer({ pubsub: { authorize: adminOnlySecret } });
+    const errors: [string, string | undefined][] = [];
+    const client = pubsubClient(srv.url, { onSubscriptionError: (error, topic) => errors.push([topic, error.data?.code]) });
+
+    const refused = client.subscribe('secret', () => undefined);
+
+    await expect(refused.started).rejects.toMatchObject({ data: { code: 'FORBIDDEN' }, message: expect.stringContaining('secret') });
+    expect(errors).toEqual([['secret', 'FORBIDDEN']]);
+    expect(srv.pubsub.health().subscriptions).toBe(0);
+  });
+
+  it('rejects a publish the server refuses with its error code', async () => {
+    await using srv = await startServer();
+    const client = pubsubClient(srv.url);
+
+    await expect(client.publish('chat', { user: 'ann', text: 7 } as never, { key: 'room-1' })).rejects.toMatchObject({
+      data: { code: 'BAD_REQUEST' },
+      message: expect.stringContaining('data.text'),
+    });
+    await expect(client.publish('news', { title: 'still fine' })).resolves.toEqual({ id: expect.any(String) });
+  });
+
+  it('sends connectionParams, which createContext turns into the context', async () => {
+    await using srv = await startServer();
+    const client = pubsubClient(srv.url, { connectionParams: async () => ({ user: 'ann' }) });
+
+    expect(await client.trpc.whoami.query()).toBe('ann');
+  });
+
+  it('tells the app and the server through their disconnect callbacks when the client closes, and closes twice safely', async () => {
+    await using srv = await startServer();
+    const connects: number[] = [];
+    const disconnects: DisconnectInfo[] = [];
+    const client = pubsubClient(srv.url, { onConnect: () => connects.push(Date.now()), onDisconnect: (info) => disconnects.push(info) });
+    await client.ready();
+    await client.subscribe('news', () => undefined).started;
+
+    await client.close();
+    await client.close();
+
+    await vi.waitFor(() => expect(disconnects).toEqual([{ code: expect.any(Number), willReconnect: false }]));
+    await vi.waitFor(() => expect(srv.disconnects).toHaveLength(1));
+    expect(srv.disconnects[0]).toMatchObject({ id: srv.connections[0]?.id, code: disconnects[0]?.code });
+    expect(connects).toHaveLength(1);
+    expect(client.connected).toBe(false);
+    await expect(client.ready()).rejects.toThrow(/closed/);
+    expect(() => client.subscribe('news', () => undefined)).toThrow(/closed/);
+    await expectIdle(srv);
+  });
+
+  it('tells the app it will reconnect when the server shuts down, with code 1001', async () => {
+    await using srv = await startServer({ server: { shutdownGraceMs: 50 } });
+    const disconnects: DisconnectInfo[] = [];
+    const client = pubsubClient(srv.url, { onDisconnect: (info) => disconnects.push(info) });
+    await client.ready();
+
+    await srv.server.close();
+
+    await vi.waitFor(() => expect(disconnects[0]).toEqual({ code: 1001, willReconnect: true }));
+    expect(srv.disconnects.map(({ code }) => code)).toEqual([1001]);
+  });
+
+  it("moves to a new connection on the server's reconnect notice without reporting a disconnect", async () => {
+    await using srv = await startServer();
+    const connects: number[] = [];
+    const disconnects: DisconnectInfo[] = [];
+    const client = pubsubClient(srv.url, { onConnect: () => connects.push(Date.now()), onDisconnect: (info) => disconnects.push(info) });
+    const news = new Inbox<{ payload: { title: string } }>();
+    await client.subscribe('news', news.push).started;
+
+    srv.server.broadcastReconnectNotification();
+
+    await reconnected(srv, 2, 1);
+    await srv.pubsub.publish('news', { title: 'after the move' });
+    expect((await news.next()).payload.title).toBe('after the move');
+    expect(client.connected).toBe(true);
+    expect(connects).toHaveLength(1);
+    expect(disconnects).toEqual([]);
+    await expect(client.ready()).resolves.toBeUndefined();
+  });
+
+  it('gives up after retry.maxAttempts failed attempts: ready() rejects and onDisconnect says it will not reconnect', async () => {
+    const srv = await startServer();
+    const { url } = srv;
+    await srv.close();
+    const disconnects: DisconnectInfo[] = [];
+
+    const client = pubsubClient(url, { retry: { initialDelayMs: 5, maxDelayMs: 5, maxAttempts: 3 }, onDisconnect: (info) => disconnects.push(info) });
+
+    await expect(client.ready()).rejects.toThrow(/after 3 attempts/);
+    expect(disconnects).toEqual([{ code: expect.any(Number), willReconnect: false }]);
+    expect(client.connected).toBe(false);
+  });
+
+  it.each([
+    ['immediately', 0],
+    ['after 1 ms', 1],
+    ['after 10 ms', 10],
+    ['after 100 ms', 100],
+    ['after 200 ms', 200],
+  ])('reconnects and still gets its events when the server drops the connection %s', async (_when, delayMs) => {
+    const dropFirst = (socket: { terminate(): void }) => (delayMs === 0 ? socket.terminate() : setTimeout(() => socket.terminate(), delayMs));
+    await using srv = await startServer({
+      server: { onConnect: ({ id, socket }) => void (id === 1 && dropFirst(socket)) },
+    });
+    const connects = new Inbox<number>();
+    const disconnects: DisconnectInfo[] = [];
+    const client = pubsubClient(srv.url, { onConnect: () => connects.push(Date.now()), onDisconnect: (info) => disconnects.push(info) });
+    const room = new Inbox<{ payload: { text: string } }>();
+    const subscription = client.subscribe('chat', { key: 'room-1' }, room.push);
+
+    await reconnected(srv, 2, 1);
+    await subscription.started;
+    await srv.pubsub.publish('chat', { user: 'ann', text: 'after the drop' }, { key: 'room-1' });
+
+    expect((await room.next()).payload.text).toBe('after the drop');
+    await room.nothing(50);
+    expect(client.connected).toBe(true);
+    expect(disconnects.every(({ willReconnect }) => willReconnect)).toBe(true);
+    expect(connects.items.length).toBeGreaterThanOrEqual(1);
+    expect(await client.trpc.hello.query()).toBe('world');
+  });
+
+  // Design gap, left for the resume work: `<topic>.events` accepts
+  // `lastEventId` but ignores it, so an event published while the client
+  // was away is lost although the topic keeps a history (PRODUCT: "no lost
+  // events across a reconnect"). Remove `.fails` once the router replays.
+  it.fails('replays from history what was published while the client was away', async () => {
+    await using srv = await startServer();
+    const client = pubsubClient(srv.url);
+    const room = new Inbox<{ payload: { text: string } }>();
+    await client.subscribe('chat', { key: 'room-1' }, room.push).started;
+    await srv.pubsub.publish('chat', { user: 'ann', text: 'before' }, { key: 'room-1' });
+    expect((await room.next()).payload.text).toBe('before');
+
+    srv.connections[0]?.socket.terminate();
+    // The subscription is still in the index, but its socket no longer takes frames.
+    await srv.pubsub.publish('chat', { user: 'ann', text: 'while away' }, { key: 'room-1' });
+    await reconnected(srv, 2, 1);
+    await srv.pubsub.publish('chat', { user: 'ann', text: 'after' }, { key: 'room-1' });
+
+    await room.next();
+    expect(room.items.map((event) => event.payload.text)).toEqual(['before', 'while away', 'after']);
+  });
+});

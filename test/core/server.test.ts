@@ -1,0 +1,371 @@
+/**
+ * The server around the pubsub: health and metrics endpoints, connect and
+ * disconnect hooks, graceful shutdown, keepalive, and exact cleanup.
+ */
+import { TRPCError } from '@trpc/server';
+import WebSocket from 'ws';
+import { describe, expect, it, vi } from 'vitest';
+import { listen, pubsubClient, rawClient, reply, stockClient } from '../fixtures/clients.js';
+import { deferred } from '../fixtures/inbox.js';
+import { expectIdle, idleState, startServer } from '../fixtures/server.js';
+
+describe('health and metrics', () => {
+  it('reports health as JSON with the local counts', async () => {
+    await using srv = await startServer();
+    const client = stockClient(srv.url);
+    await Promise.all([listen(client.trpc.chat.events, { key: 'room-1' }).started, listen(client.trpc.news.events, undefined).started]);
+
+    const response = await fetch(`${srv.httpUrl}/health`);
+
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('application/json');
+    expect(await response.json()).toEqual({ status: 'ok', engine: 'memory', connections: 1, subscriptions: 2, channels: 2 });
+  });
+
+  it('exposes Prometheus metrics as text', async () => {
+    await using srv = await startServer();
+    const first = stockClient(srv.url);
+    expect(await first.trpc.hello.query()).toBe('world');
+    await first.close();
+    await vi.waitFor(() => expect(srv.server.connectionCount).toBe(0));
+    const second = stockClient(srv.url);
+    await listen(second.trpc.allTopics.events, undefined).started;
+
+    const response = await fetch(`${srv.httpUrl}/metrics`);
+
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/plain/);
+    const text = await response.text();
+    expect(text).toContain('# TYPE trpc_pubsub_connections gauge\ntrpc_pubsub_connections 1\n');
+    expect(text).toContain('# TYPE trpc_pubsub_connections_total counter\ntrpc_pubsub_connections_total 2\n');
+    expect(text).toContain('\ntrpc_pubsub_subscriptions 1\n');
+    expect(text).toContain('\ntrpc_pubsub_channels 1\n');
+    expect(text).toContain('\ntrpc_pubsub_up 1\n');
+  });
+
+  it('answers 404 to other paths and methods, and refuses upgrades off the WebSocket path', async () => {
+    await using srv = await startServer();
+
+    expect((await fetch(`${srv.httpUrl}/nope`)).status).toBe(404);
+    expect((await fetch(`${srv.httpUrl}/health`, { method: 'POST' })).status).toBe(404);
+    const stray = new WebSocket(`${srv.httpUrl.replace('http', 'ws')}/elsewhere`);
+    const failure = deferred<Error>();
+    stray.on('error', failure.resolve);
+    expect(String(await failure.promise)).toMatch(/socket hang up|ECONNRESET|closed/i);
+    expect(srv.server.connectionCount).toBe(0);
+  });
+});
+
+describe('connection hooks', () => {
+  it('calls onConnect with the socket and request, and onDisconnect with the close code', async () => {
+    await using srv = await startServer();
+    const raw = await rawClient(`${srv.url}?room=lobby`);
+    expect(srv.connections).toHaveLength(1);
+    expect(srv.connections[0]?.req.url).toBe('/trpc?room=lobby');
+    expect(srv.connections[0]?.socket.readyState).toBe(WebSocket.OPEN);
+
+    raw.socket.close(4000, 'bye');
+    await raw.waitForClose();
+
+    await vi.waitFor(() => expect(srv.disconnects).toHaveLength(1));
+    expect(srv.disconnects[0]).toMatchObject({ id: srv.connections[0]?.id, code: 4000, reason: 'bye' });
+  });
+
+  it('keeps serving when onConnect or onDisconnect throws', async () => {
+    await using srv = await startServer({
+      server: {
+        onConnect: () => {
+          throw new Error('hook bug');
+        },
+        onDisconnect: () => {
+          throw new Error('hook bug');
+        },
+      },
+    });
+    const client = stockClient(srv.url);
+
+    expect(await client.trpc.hello.query()).toBe('world');
+    await client.close();
+    await expectIdle(srv);
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('tells clients to reconnect, then closes them with 1001; close() twice is fine', async () => {
+    await using srv = await startServer({ server: { shutdownGraceMs: 50 } });
+    const raw = await rawClient(srv.url);
+    raw.send({ id: 1, method: 'subscription', params: { path: 'news.events' } });
+    await raw.waitForMessage(reply(1, 'started'));
+
+    const closing = srv.server.close();
+    expect(srv.server.health().status).toBe('closing');
+
+    expect(await raw.waitForMessage()).toEqual({ id: null, method: 'reconnect' });
+    expect(await raw.waitForClose()).toEqual({ code: 1001, reason: 'server shutting down' });
+    await closing;
+    await srv.server.close();
+    expect(idleState(srv)).toEqual({ connections: 0, subscriptions: 0, channels: 0, framePrefixes: 0 });
+  });
+
+  it('finishes as soon as clients leave after the reconnect notice, refusing new connections meanwhile', async () => {
+    await using srv = await startServer({ server: { shutdownGraceMs: 10_000 } });
+    const leaves = await rawClient(srv.url);
+    const started = Date.now();
+
+    const closing = srv.server.close();
+    await leaves.waitForMessage((frame) => typeof frame === 'object' && frame['method'] === 'reconnect');
+    const late = new WebSocket(srv.url);
+    const refused = deferred<Error>();
+    late.on('error', refused.resolve);
+    expect(String(await refused.promise)).toMatch(/503|ECONNREFUSED/);
+    await leaves.close();
+    await closing;
+
+    expect(Date.now() - started).toBeLessThan(5000);
+    const afterwards = new WebSocket(srv.url);
+    const unreachable = deferred<Error>();
+    afterwards.on('error', unreachable.resolve);
+    expect(String(await unreachable.promise)).toMatch(/ECONNREFUSED/);
+  });
+
+  it('moves a stock client to its next connection without the subscriber noticing', async () => {
+    await using srv = await startServer({ server: { shutdownGraceMs: 2000 } });
+    const client = stockClient(srv.url);
+    const news = listen(client.trpc.news.events, undefined);
+    await news.started;
+
+    srv.server.broadcastReconnectNotification();
+
+    await vi.waitFor(() => {
+      expect(srv.connections).toHaveLength(2);
+      expect(srv.server.connectionCount).toBe(1);
+      expect(srv.pubsub.health().subscriptions).toBe(1);
+    });
+    await srv.pubsub.publish('news', { title: 'on the new connection' });
+    expect((await news.data.next()).data.payload.title).toBe('on the new connection');
+    await news.data.nothing();
+  });
+});
+
+describe('keepalive', () => {
+  it('terminates a client that never answers PING and keeps one that does', async () => {
+    await using srv = await startServer({ server: { keepAlive: { enabled: true, pingMs: 80, pongWaitMs: 400 } } });
+    const silent = await rawClient(srv.url);
+    const answering = await rawClient(srv.url, { answerPing: true });
+    const stock = stockClient(srv.url);
+    expect(await stock.trpc.hello.query()).toBe('world');
+
+    expect(await silent.waitForMessage((frame) => frame === 'PING')).toBe('PING');
+    expect((await silent.waitForClose()).code).toBe(1006);
+
+    for (let ping = 0; ping < 3; ping++) await answering.waitForMessage((frame) => frame === 'PING');
+    expect(answering.socket.readyState).toBe(WebSocket.OPEN);
+    expect(await stock.trpc.hello.query()).toBe('world');
+    expect(srv.connections).toHaveLength(3);
+    expect(srv.server.connectionCount).toBe(2);
+  });
+
+  it('answers a client PING with PONG', async () => {
+    await using srv = await startServer();
+    const raw = await rawClient(srv.url);
+
+    raw.send('PING');
+
+    expect(await raw.waitForMessage()).toBe('PONG');
+  });
+});
+
+describe('cleanup', () => {
+  it('releases every subscription, channel, frame prefix and connection when clients unsubscribe and close', async () => {
+    await using srv = await startServer();
+    const stock = [stockClient(srv.url), stockClient(srv.url)];
+    const subscriptions = stock.flatMap((client) => [
+      listen(client.trpc.chat.events, { key: 'room-1' }),
+      listen(client.trpc.chat.events, undefined),
+      listen(client.trpc.allTopics.events, undefined),
+    ]);
+    await Promise.all(subscriptions.map((subscription) => subscription.started));
+    const convenience = pubsubClient(srv.url);
+    await convenience.subscribe('chat', { key: 'room-2' }, () => undefined).started;
+    const raw = await rawClient(srv.url);
+    raw.send({ id: 'x', method: 'subscription', params: { path: 'news.events' } });
+    await raw.waitForMessage(reply('x', 'started'));
+    await srv.pubsub.publish('chat', { user: 'ann', text: 'through every prefix' }, { key: 'room-1' });
+    expect(idleState(srv)).toEqual({ connections: 4, subscriptions: 8, channels: 5, framePrefixes: 4 });
+
+    for (const subscription of subscriptions.slice(0, 3)) subscription.unsubscribe();
+    await vi.waitFor(() => expect(idleState(srv)).toEqual({ connections: 4, subscriptions: 5, channels: 5, framePrefixes: 4 }));
+    for (const client of stock) await client.close();
+    await convenience.close();
+    raw.send({ id: 'x', method: 'subscription.stop' });
+    await raw.waitForMessage(reply('x', 'stopped'));
+
+    await expectIdle(srv, { connections: 1 });
+    await raw.close();
+    await expectIdle(srv);
+    expect(srv.disconnects).toHaveLength(4);
+  });
+
+  it('releases everything of a client that vanishes without closing', async () => {
+    await using srv = await startServer();
+    const raw = await rawClient(srv.url);
+    raw.send([
+      { id: 1, method: 'subscription', params: { path: 'chat.events', input: { key: 'room-1' } } },
+      { id: 2, method: 'subscription', params: { path: 'allTopics.events' } },
+      { id: 3, method: 'subscription', params: { path: 'countdown', input: { from: 100 } } },
+    ]);
+    await raw.waitForMessage(reply(2, 'started'));
+    await raw.waitForMessage(reply(1, 'started'));
+    expect(srv.pubsub.health().subscriptions).toBe(2);
+
+    raw.socket.terminate();
+
+    await expectIdle(srv);
+  });
+
+  it('releases server-side subscriptions and iterators when they end', async () => {
+    await using srv = await startServer();
+    const abort = new AbortController();
+    const iterator = srv.pubsub.events('chat', { signal: abort.signal });
+    const stop = srv.pubsub.subscribe('chat', { key: 'room-1' }, () => undefined);
+    const all = srv.pubsub.allEvents();
+    expect(srv.pubsub.health()).toMatchObject({ subscriptions: 3, channels: 3 });
+
+    abort.abort();
+    stop();
+    await all.return?.();
+
+    expect(srv.pubsub.health()).toMatchObject({ subscriptions: 0, channels: 0 });
+    expect(await iterator.next()).toEqual({ done: true, value: undefined });
+  });
+
+  it('leaves nothing behind when a subscriber receives many events in a burst', async () => {
+    await using srv = await startServer();
+    const client = stockClient(srv.url);
+    const room = listen(client.trpc.chat.events, { key: 'room-1' });
+    await room.started;
+
+    for (let i = 0; i < 200; i++) void srv.pubsub.publish('chat', { user: 'ann', text: `#${i}` }, { key: 'room-1' });
+
+    const events = await room.data.take(200);
+    expect(events.map(({ data }) => data.payload.text)).toEqual(Array.from({ length: 200 }, (_, i) => `#${i}`));
+    room.unsubscribe();
+    await client.close();
+    await expectIdle(srv);
+  });
+});
+
+describe('races with a pending subscription', () => {
+  /** An `authorize` that waits for the test to decide, one gate per call. */
+  function gatedAuthorize() {
+    const gates: ReturnType<typeof deferred<boolean>>[] = [];
+    const authorize = () => {
+      const gate = deferred<boolean>();
+      gates.push(gate);
+      return gate.promise;
+    };
+    return { gates, authorize, opened: (count: number) => vi.waitFor(() => expect(gates).toHaveLength(count)) };
+  }
+
+  it('leaves nothing behind when a subscription is stopped while authorize is still deciding', async () => {
+    const gated = gatedAuthorize();
+    await using srv = await startServer({ pubsub: { authorize: gated.authorize } });
+    const raw = await rawClient(srv.url);
+    raw.send({ id: 1, method: 'subscription', params: { path: 'news.events' } });
+    await gated.opened(1);
+
+    raw.send({ id: 1, method: 'subscription.stop' });
+    raw.send({ id: 'ping', method: 'query', params: { path: 'hello' } });
+    await raw.waitForMessage(reply('ping'));
+    gated.gates[0]?.resolve(true);
+
+    await raw.waitForMessage(reply(1), { expire: 150 });
+    expect(srv.pubsub.health()).toMatchObject({ subscriptions: 0, channels: 0 });
+  });
+
+  it('leaves nothing behind when the connection closes while authorize is still deciding', async () => {
+    const gated = gatedAuthorize();
+    await using srv = await startServer({ pubsub: { authorize: gated.authorize } });
+    const raw = await rawClient(srv.url);
+    raw.send({ id: 1, method: 'subscription', params: { path: 'news.events' } });
+    await gated.opened(1);
+
+    await raw.close();
+    await vi.waitFor(() => expect(srv.server.connectionCount).toBe(0));
+    gated.gates[0]?.resolve(true);
+
+    await expectIdle(srv);
+  });
+
+  it('serves and stops an id reused at once after stopping its pending subscription', async () => {
+    const gated = gatedAuthorize();
+    await using srv = await startServer({ pubsub: { authorize: gated.authorize } });
+    const raw = await rawClient(srv.url);
+    raw.send({ id: 1, method: 'subscription', params: { path: 'news.events' } });
+    await gated.opened(1);
+    raw.send({ id: 1, method: 'subscription.stop' });
+    raw.send({ id: 1, method: 'subscription', params: { path: 'news.events' } });
+    await gated.opened(2);
+
+    gated.gates[0]?.resolve(true);
+    gated.gates[1]?.resolve(true);
+    await raw.waitForMessage(reply(1, 'started'));
+    expect(srv.pubsub.health().subscriptions).toBe(1);
+    raw.send({ id: 1, method: 'subscription.stop' });
+
+    await raw.waitForMessage(reply(1, 'stopped'));
+    expect(srv.pubsub.health()).toMatchObject({ subscriptions: 0, channels: 0 });
+    await raw.waitForMessage(reply(1, 'started'), { expire: 50 });
+  });
+
+  it('lets a stopped id be used again for a new subscription', async () => {
+    await using srv = await startServer();
+    const raw = await rawClient(srv.url);
+    raw.send({ id: 1, method: 'subscription', params: { path: 'news.events' } });
+    await raw.waitForMessage(reply(1, 'started'));
+    raw.send({ id: 1, method: 'subscription.stop' });
+    await raw.waitForMessage(reply(1, 'stopped'));
+
+    raw.send({ id: 1, method: 'subscription', params: { path: 'tick.events' } });
+    await raw.waitForMessage(reply(1, 'started'));
+    await srv.pubsub.publish('news', { title: 'old subscription' });
+    await srv.pubsub.publish('tick');
+
+    expect(await raw.waitForMessage(reply(1, 'data'))).toMatchObject({ result: { data: { data: { topic: 'tick' } } } });
+    await raw.waitForMessage(reply(1, 'data'), { expire: 100 });
+  });
+});
+
+describe('connection refusals', () => {
+  it('answers with the error and closes the socket when createContext throws', async () => {
+    await using srv = await startServer({
+      server: {
+        createContext: ({ info }) => {
+          if (info.connectionParams?.['token'] !== 'good') throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Bad token' });
+          return {};
+        },
+      },
+    });
+    const raw = await rawClient(`${srv.url}?connectionParams=1`);
+
+    raw.send({ method: 'connectionParams', data: { token: 'bad' } });
+    raw.send({ id: 1, method: 'query', params: { path: 'hello' } });
+
+    expect(await raw.waitForMessage(reply(null))).toMatchObject({ id: null, error: { message: 'Bad token', data: { code: 'UNAUTHORIZED' } } });
+    expect(await raw.waitForMessage(reply(1))).toMatchObject({ id: 1, error: { data: { code: 'UNAUTHORIZED' } } });
+    await raw.waitForClose();
+    await expectIdle(srv);
+  });
+
+  it('refuses publish and subscribe once the pubsub is closed', async () => {
+    await using srv = await startServer();
+    const client = stockClient(srv.url);
+
+    await srv.pubsub.close();
+
+    await expect(srv.pubsub.publish('tick')).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+    expect(() => srv.pubsub.subscribe('tick', () => undefined)).toThrow(/closed/);
+    await expect(client.trpc.tick.publish.mutate()).rejects.toMatchObject({ data: { code: 'SERVICE_UNAVAILABLE' } });
+    expect(await client.trpc.hello.query()).toBe('world');
+  });
+});
