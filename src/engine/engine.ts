@@ -15,6 +15,17 @@ export interface EngineContext {
   deliver(event: PubSubEvent): void;
   /** Structured log sink. */
   log: (level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+  /**
+   * Unique id of this instance (the prefix of the event ids it stamps);
+   * broker engines put it on every bridged message. Engines make one up
+   * when it is absent.
+   */
+  readonly instanceId?: string;
+  /**
+   * Names of the declared topics, so that a broker engine can listen to
+   * every topic for an all-topics scope.
+   */
+  readonly topics?: readonly string[];
 }
 
 /**
