@@ -6,6 +6,7 @@
 import { initTRPC } from '@trpc/server';
 import * as z from 'zod';
 import { createPubSub, defineTopics, topic, topicProcedures } from 'trpc-pubsub';
+import { redisEngine } from 'trpc-pubsub/redis';
 
 export const topics = defineTopics({
   /** Chat messages, one channel per room; the last 100 of each room are kept for resuming clients. */
@@ -22,8 +23,11 @@ export const topics = defineTopics({
 
 const t = initTRPC.create();
 
-/** The hub: validates, stamps and routes events (in memory, one process). */
-export const pubsub = createPubSub({ topics });
+/**
+ * The hub: validates, stamps and routes events. In memory (one process) by
+ * default; with `REDIS_URL` set, every instance shares events through Redis.
+ */
+export const pubsub = createPubSub({ topics, engine: process.env['REDIS_URL'] ? redisEngine() : undefined });
 
 /** The app's router: its own procedures beside the generated `<topic>.events` / `<topic>.publish`. */
 export const appRouter = t.router({

@@ -65,6 +65,9 @@ export {
 export type { ConnectionInfo, CreateContextOptions, ServerOptions } from './server/options.js';
 export { memoryEngine, MemoryEngine } from './engine/memory.js';
 export type { Engine, EngineContext, EngineHealth } from './engine/engine.js';
+export type { BridgeCodec, BridgeMessage } from './engine/bridge-message.js';
+export { BridgeEngine, graphqlSubscriptionsEngine } from './engine/bridge.js';
+export type { BridgeEngineOptions, BridgeStats, BrokerPubSub } from './engine/bridge.js';
 export type { SubscriptionScope } from './subscription-scope.js';
 export { channelName } from './subscription-scope.js';
 export { MemoryHistory } from './history.js';

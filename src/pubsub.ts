@@ -9,7 +9,7 @@ import { memoryEngine } from './engine/memory.js';
 import { EventQueue } from './event-queue.js';
 import { MemoryHistory } from './history.js';
 import { createConsoleLogger, type Logger } from './logger.js';
-import { channelName, type SubscriptionScope } from './subscription-scope.js';
+import { channelName, scopeName, type SubscriptionScope } from './subscription-scope.js';
 import type { AnyTopic, TopicKey, TopicKeyInput, TopicPayload, TopicPayloadInput, TopicRecord } from './topics.js';
 
 /** The event type server code receives for topic `N` of `TTopics`. */
@@ -127,6 +127,8 @@ export interface PubSubInternals {
    * is no `authorize` (every topic); throws `FORBIDDEN` when none is allowed.
    */
   allowedTopics(ctx: unknown): Promise<ReadonlySet<string> | undefined>;
+  /** The engine's broker subscription for `scope` while it is in flight (never rejects), else `undefined`. */
+  whenListening(scope: SubscriptionScope): Promise<void> | undefined;
   /** Publishes an already validated payload. */
   publishValidated(topic: string, payload: unknown, key: ChannelKey | undefined): Promise<PubSubEvent>;
   /** Validates a payload and key for `topic` (throws `BAD_REQUEST`/`NOT_FOUND`). */
@@ -156,6 +158,8 @@ export class PubSub<TTopics extends TopicRecord, TContext = unknown> {
   readonly #logger: Logger;
   readonly #now: () => number;
   #seq = 0;
+  /** Broker subscriptions in flight, by scope name (resolve when effective, never reject). */
+  readonly #listening = new Map<string, Promise<void>>();
   #closed = false;
   #started: Promise<void> | undefined;
 
@@ -168,7 +172,7 @@ export class PubSub<TTopics extends TopicRecord, TContext = unknown> {
     this.history = new MemoryHistory(this.#now);
     this.instanceId = randomBytes(6).toString('base64url').replace(/[^A-Za-z0-9]/g, 'x');
     this.#index = new ChannelIndex({
-      onActive: (scope) => this.#engineCall(() => this.engine.listen(scope), 'listen'),
+      onActive: (scope) => this.#listen(scope),
       onIdle: (scope) => this.#engineCall(() => this.engine.unlisten(scope), 'unlisten'),
     });
     const deliver = (event: PubSubEvent) => this.#index.dispatch(new EncodedEvent(event));
@@ -190,6 +194,7 @@ export class PubSub<TTopics extends TopicRecord, TContext = unknown> {
       attach: (scope, sink, info) => this.#attach(scope, sink, info),
       authorize: (request) => this.#authorize(request),
       allowedTopics: (ctx) => this.#allowedTopics(ctx),
+      whenListening: (scope) => this.#listening.get(scopeName(scope)),
       publishValidated: (topic, payload, key) => this.#publishValidated(topic, payload, key),
       validate: (topic, payload, key) => this.#validate(topic, payload, key),
       maxQueuedPerIterator: options.maxQueuedPerIterator ?? 10_000,
@@ -429,7 +434,6 @@ export class PubSub<TTopics extends TopicRecord, TContext = unknown> {
     };
     if (key !== undefined) event.key = key;
     const policy = this.#topic(topic).history;
-    if (policy !== undefined) this.history.append(channelName(topic, key), event, policy);
     try {
       await this.engine.publish(event);
     } catch (error) {
@@ -440,7 +444,29 @@ export class PubSub<TTopics extends TopicRecord, TContext = unknown> {
         cause: error,
       });
     }
+    // Kept only once the engine took it: a refused publish is not history.
+    if (policy !== undefined) this.history.append(channelName(topic, key), event, policy);
     return event;
+  }
+
+  #listen(scope: SubscriptionScope): void {
+    let result: void | Promise<void>;
+    try {
+      result = this.engine.listen(scope);
+    } catch (error) {
+      this.#logger.error('engine listen failed', { scope: scopeName(scope), error: String(error) });
+      return;
+    }
+    if (!(result instanceof Promise)) return;
+    const name = scopeName(scope);
+    const pending = result.then(
+      () => undefined,
+      (error: unknown) => this.#logger.error('engine listen failed', { scope: name, error: String(error) }),
+    );
+    this.#listening.set(name, pending);
+    void pending.finally(() => {
+      if (this.#listening.get(name) === pending) this.#listening.delete(name);
+    });
   }
 
   #engineCall(call: () => void | Promise<void>, what: string): void {

@@ -303,7 +303,7 @@ export class Connection {
         return;
       }
       if (result instanceof TopicSubscription) {
-        this.#serveTopic(id, jsonrpc, subscription, result);
+        await this.#serveTopic(id, jsonrpc, subscription, result);
         return;
       }
       await this.#iterate(id, jsonrpc, subscription, result, path);
@@ -314,14 +314,24 @@ export class Connection {
     }
   }
 
-  /** Fast path: registers a sink in the pubsub index; events arrive as shared pre-built frames. */
-  #serveTopic(id: RequestId, jsonrpc: '2.0' | undefined, subscription: ActiveSubscription, topic: TopicSubscription): void {
+  /**
+   * Fast path: registers a sink in the pubsub index; events arrive as shared
+   * pre-built frames. `started` is sent once the engine's broker
+   * subscription is effective, so a publish on any instance after the client
+   * saw `started` reaches it; frames arriving before that are held and sent
+   * right after `started`.
+   */
+  async #serveTopic(id: RequestId, jsonrpc: '2.0' | undefined, subscription: ActiveSubscription, topic: TopicSubscription): Promise<void> {
     const { framePool } = this.deps;
     const prefix = framePool.acquire(id, jsonrpc);
+    let held: Buffer[] | undefined = [];
     const sink: Sink = {
-      deliver: (encoded: EncodedEvent) => this.sendFrame(framePool.frame(prefix, encoded)),
+      deliver: (encoded: EncodedEvent) => {
+        const frame = framePool.frame(prefix, encoded);
+        if (held === undefined) this.sendFrame(frame);
+        else held.push(frame);
+      },
     };
-    this.#respond({ id, jsonrpc, result: { type: 'started' } });
     let remove: () => void;
     try {
       remove = topic.internals.attach(topic.scope, topic.restrict(sink), { origin: 'websocket', ctx: this.#ctx });
@@ -336,6 +346,13 @@ export class Connection {
         framePool.release(prefix);
       },
     };
+    const listening = topic.internals.whenListening(topic.scope);
+    if (listening !== undefined) await listening;
+    if (subscription.abort.signal.aborted) return;
+    this.#respond({ id, jsonrpc, result: { type: 'started' } });
+    const early = held;
+    held = undefined;
+    for (const frame of early) this.sendFrame(frame);
   }
 
   /** Stock path for the application's own subscriptions: iterate and send each value. */

@@ -1,0 +1,117 @@
+/**
+ * The PostgreSQL engine: several trpc-pubsub instances share events through
+ * PostgreSQL `LISTEN`/`NOTIFY`, on `pg` (an optional peer dependency).
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+import type { BridgeCodec } from './bridge-message.js';
+import { BridgeEngine, DEFAULT_PREFIX } from './bridge.js';
+import type { EngineHealth } from './engine.js';
+import { PostgresPubSub } from './postgres-pubsub.js';
+
+export { PostgresPubSub } from './postgres-pubsub.js';
+export type { PostgresPubSubOptions } from './postgres-pubsub.js';
+
+/** PostgreSQL's largest `NOTIFY` payload is 8000 bytes, less one. */
+export const POSTGRES_MAX_NOTIFY_BYTES = 7999;
+/** PostgreSQL identifiers, channel names included, hold at most 63 bytes. */
+const MAX_CHANNEL_BYTES = 63;
+
+/** Options of {@link postgresEngine}: a `connectionString`, or your `pool`. */
+export interface PostgresEngineOptions {
+  /**
+   * `postgres://user@host:port/db`; the engine opens a small pool for
+   * `NOTIFY` and one listening connection, and closes them.
+   * @default process.env.DATABASE_URL
+   */
+  connectionString?: string;
+  /**
+   * Your pool: notifications go through it, and one of its connections is
+   * held for `LISTEN` (unless `connectionString` is given too, which the
+   * listening connection then uses). Yours to close.
+   */
+  pool?: pg.Pool;
+  /** Channel-name prefix, so that apps can share a database. @default 'trpc-pubsub' */
+  channelPrefix?: string;
+  /** Serializes bridge messages. @default JSON */
+  codec?: BridgeCodec;
+  /** Reconnect backoff of the listening connection, in ms. @default { min: 100, max: 2000 } */
+  reconnectDelayMs?: { min: number; max: number };
+}
+
+/**
+ * The PostgreSQL engine. One notification channel per topic,
+ * `<prefix>:<topic>` (names over 63 bytes are shortened with a hash),
+ * `LISTEN`ed while the instance has a local subscriber of the topic and
+ * `UNLISTEN`ed with the last. Events are delivered when PostgreSQL hands
+ * them back, in commit order, the same on every instance. A serialized
+ * event must fit PostgreSQL's 8000-byte `NOTIFY` payload, else its publish
+ * fails with `PAYLOAD_TOO_LARGE`. While the listening connection is down,
+ * `health()` is `degraded` and publishes fail; it reconnects and listens
+ * again by itself.
+ */
+export class PostgresEngine extends BridgeEngine {
+  /** The pub/sub over `pg` this engine bridges. */
+  readonly broker: PostgresPubSub;
+  readonly #ownedPool: pg.Pool | undefined;
+
+  constructor(options: PostgresEngineOptions = {}) {
+    const connectionString = options.connectionString ?? (options.pool === undefined ? process.env['DATABASE_URL'] : undefined);
+    if (options.pool === undefined && connectionString === undefined) {
+      throw new TypeError('postgresEngine: give a connectionString or a pool (or set DATABASE_URL)');
+    }
+    const ownedPool =
+      options.pool === undefined ? new pg.Pool({ connectionString, max: 4, connectionTimeoutMillis: 5000, keepAlive: true }) : undefined;
+    const broker = new PostgresPubSub({
+      pool: options.pool ?? ownedPool!,
+      connectionString,
+      reconnectDelayMs: options.reconnectDelayMs,
+    });
+    super(broker, {
+      name: 'postgres',
+      prefix: options.channelPrefix ?? DEFAULT_PREFIX,
+      codec: options.codec,
+      maxMessageBytes: POSTGRES_MAX_NOTIFY_BYTES,
+    });
+    this.broker = broker;
+    this.#ownedPool = ownedPool;
+    ownedPool?.on('error', (error: Error) => this.log('debug', 'idle postgres connection failed', { error: error.message }));
+  }
+
+  /**
+   * The notification channel of `topic`: `<prefix>:<topic>`, or, past 63
+   * bytes, its first bytes and `~` with 8 hex digits of its SHA-1.
+   */
+  override channelOf(topic: string): string {
+    const name = `${this.prefix}:${topic}`;
+    if (Buffer.byteLength(name) <= MAX_CHANNEL_BYTES) return name;
+    const hash = createHash('sha1').update(name).digest('hex').slice(0, 8);
+    return `${name.slice(0, MAX_CHANNEL_BYTES - 9)}~${hash}`;
+  }
+
+  protected override connect(): Promise<void> {
+    return this.broker.start((level, message, fields) => this.log(level, message, fields), () => this.brokerLost());
+  }
+
+  protected override brokerHealth(): EngineHealth {
+    return this.broker.health();
+  }
+
+  protected override async disconnect(): Promise<void> {
+    await this.broker.close();
+    await this.#ownedPool?.end();
+  }
+}
+
+/**
+ * Creates the PostgreSQL engine.
+ * @example
+ * ```ts
+ * import { postgresEngine } from 'trpc-pubsub/postgres';
+ * const pubsub = createPubSub({ topics, engine: postgresEngine({ connectionString: process.env.DATABASE_URL }) });
+ * ```
+ */
+export function postgresEngine(options: PostgresEngineOptions = {}): PostgresEngine {
+  return new PostgresEngine(options);
+}

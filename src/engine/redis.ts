@@ -1,0 +1,203 @@
+/**
+ * The Redis engine: several trpc-pubsub instances share events through
+ * Redis (standalone or Cluster), via `graphql-redis-subscriptions`'
+ * `RedisPubSub` over `ioredis`.
+ * @module
+ */
+import { RedisPubSub } from 'graphql-redis-subscriptions';
+import { Redis, type RedisOptions } from 'ioredis';
+import type { BridgeCodec } from './bridge-message.js';
+import { BridgeEngine, type BrokerPubSub } from './bridge.js';
+import type { EngineHealth } from './engine.js';
+import { guardRedisPubSub, guardSubscriber, RedisConnectionWatch, routePublishBySlot, type RedisClient } from './redis-connection.js';
+
+export { BridgeEngine, DEFAULT_PREFIX, graphqlSubscriptionsEngine } from './bridge.js';
+export type { BridgeEngineOptions, BridgeStats, BrokerPubSub } from './bridge.js';
+export { BRIDGE_MESSAGE_VERSION, decodeBridgeMessage, encodeBridgeMessage, jsonCodec } from './bridge-message.js';
+export type { BridgeCodec, BridgeMessage, DecodeResult } from './bridge-message.js';
+export type { RedisClient } from './redis-connection.js';
+
+/** Options of {@link redisEngine}. Give a `url`, or both clients, or a `pubsub`; nothing means `REDIS_URL`. */
+export interface RedisEngineOptions {
+  /**
+   * `redis://[user:password@]host:port[/db]` or `rediss://…`; the engine
+   * creates, connects and closes its two connections.
+   * @default process.env.REDIS_URL, else redis://127.0.0.1:6379
+   */
+  url?: string;
+  /** Extra `ioredis` options for connections created from `url`. */
+  redisOptions?: RedisOptions;
+  /**
+   * Channel-name prefix: apps with different prefixes share one Redis
+   * without seeing each other's events. 1-64 characters of `[A-Za-z0-9_.:-]`.
+   * @default 'trpc-pubsub'
+   */
+  prefix?: string;
+  /**
+   * Your publishing connection (a `Redis` or a `Cluster`), with
+   * `subscriber`. Yours to close. A standalone `Redis` is best with
+   * `enableOfflineQueue: false`; leave a `Cluster`'s offline queue on (its
+   * node connections open lazily). Either way, publishes are refused while
+   * the engine's health is degraded.
+   */
+  publisher?: RedisClient;
+  /**
+   * Your subscribing connection (a separate client, used only by this
+   * engine), with `publisher`. Yours to close; keep `autoResubscribe`.
+   */
+  subscriber?: RedisClient;
+  /**
+   * Any `graphql-subscriptions` `PubSubEngine`, such as your own
+   * `RedisPubSub`. It must round-trip strings. Health follows its
+   * `getPublisher()`/`getSubscriber()` connections when it has them.
+   */
+  pubsub?: BrokerPubSub;
+  /** Serializes bridge messages (e.g. `superjson` for dates). @default JSON */
+  codec?: BridgeCodec;
+}
+
+interface Resolved {
+  pubsub: BrokerPubSub;
+  publisher: RedisClient | undefined;
+  subscriber: RedisClient | undefined;
+  owned: boolean;
+  release: (() => void) | undefined;
+}
+
+/**
+ * The Redis engine. One Redis channel per topic, `<prefix>:{<topic>}`,
+ * subscribed exactly (no patterns) while the instance has a local
+ * subscriber of the topic (one key, every key, or every topic) and
+ * released with the last. Events are delivered when Redis hands them back,
+ * so every instance sees a channel in Redis's order. While Redis is away,
+ * `health()` is `degraded`, publishes fail at once (the core answers
+ * `SERVICE_UNAVAILABLE`), and the connections reconnect and resubscribe by
+ * themselves.
+ */
+export class RedisEngine extends BridgeEngine {
+  readonly #publisher: RedisClient | undefined;
+  readonly #subscriber: RedisClient | undefined;
+  readonly #owned: boolean;
+  readonly #release: (() => void) | undefined;
+  readonly #watches: RedisConnectionWatch[] = [];
+
+  constructor(options: RedisEngineOptions = {}) {
+    const logTo: { log: Log } = { log: () => {} };
+    const resolved = resolve(options, (level, message, fields) => logTo.log(level, message, fields));
+    super(resolved.pubsub, { name: 'redis', prefix: options.prefix, codec: options.codec });
+    logTo.log = (level, message, fields) => this.log(level, message, fields);
+    this.#publisher = resolved.publisher;
+    this.#subscriber = resolved.subscriber;
+    this.#owned = resolved.owned;
+    this.#release = resolved.release;
+  }
+
+  /** The publishing connection, when the engine knows it. */
+  get publisher(): RedisClient | undefined {
+    return this.#publisher;
+  }
+
+  /** The subscribing connection, when the engine knows it. */
+  get subscriber(): RedisClient | undefined {
+    return this.#subscriber;
+  }
+
+  protected override async connect(): Promise<void> {
+    const log = this.log.bind(this);
+    const hooks = {
+      log,
+      onReady: () => {
+        if (this.#watches.every((w) => w.ready)) this.resync();
+      },
+      onLost: () => this.brokerLost(),
+    };
+    if (this.#publisher !== undefined) this.#watches.push(new RedisConnectionWatch('publisher', this.#publisher, hooks));
+    if (this.#subscriber !== undefined) this.#watches.push(new RedisConnectionWatch('subscriber', this.#subscriber, hooks));
+    if (this.#owned) {
+      for (const watch of this.#watches) {
+        (watch.client as Redis).connect().catch(() => {
+          /* reported through the watch's error event; ioredis keeps retrying */
+        });
+      }
+    }
+    await Promise.all(this.#watches.map((w) => w.whenSettled()));
+    const health = this.brokerHealth();
+    if (health.status !== 'ok') log('warn', 'redis engine starting degraded', { detail: health.detail });
+  }
+
+  protected override brokerHealth(): EngineHealth {
+    const down = this.#watches.filter((w) => !w.ready);
+    if (down.length === 0) return { status: 'ok' };
+    return { status: 'degraded', detail: `redis ${down.map((w) => w.describe()).join('; ')}` };
+  }
+
+  protected override async disconnect(): Promise<void> {
+    for (const watch of this.#watches.splice(0)) watch.dispose();
+    this.#release?.();
+    if (!this.#owned) return;
+    for (const client of [this.#publisher, this.#subscriber]) {
+      if (client === undefined) continue;
+      client.on('error', () => {});
+      client.disconnect();
+    }
+  }
+}
+
+type Log = (level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+
+function resolve(options: RedisEngineOptions, log: Log): Resolved {
+  const given = [options.url !== undefined, options.publisher !== undefined || options.subscriber !== undefined, options.pubsub !== undefined];
+  if (given.filter(Boolean).length > 1) throw new TypeError('redisEngine: give one of url, publisher+subscriber, or pubsub');
+  if (options.pubsub !== undefined) {
+    const withClients = options.pubsub as Partial<Pick<RedisPubSub, 'getPublisher' | 'getSubscriber'>>;
+    return {
+      pubsub: options.pubsub instanceof RedisPubSub ? guardRedisPubSub(options.pubsub) : options.pubsub,
+      publisher: withClients.getPublisher?.(),
+      subscriber: withClients.getSubscriber?.(),
+      owned: false,
+      release: undefined,
+    };
+  }
+  let publisher: RedisClient;
+  let subscriber: RedisClient;
+  const owned = options.publisher === undefined;
+  if (options.publisher !== undefined || options.subscriber !== undefined) {
+    if (options.publisher === undefined || options.subscriber === undefined) {
+      throw new TypeError('redisEngine: give both publisher and subscriber');
+    }
+    if (options.publisher === options.subscriber) {
+      throw new TypeError('redisEngine: publisher and subscriber must be two connections (a subscribed connection cannot publish)');
+    }
+    publisher = options.publisher;
+    subscriber = options.subscriber;
+  } else {
+    const url = options.url ?? process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+    const base: RedisOptions = { ...options.redisOptions, lazyConnect: true };
+    publisher = new Redis(url, { ...base, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+    subscriber = new Redis(url, { ...base, autoResubscribe: true, enableOfflineQueue: true, maxRetriesPerRequest: null });
+  }
+  const guarded = guardSubscriber(subscriber, log);
+  const pubsub = new RedisPubSub({
+    publisher: routePublishBySlot(publisher),
+    subscriber: guarded.client,
+    // The bridge frames and parses messages itself: strings in, strings out.
+    serializer: (source: unknown) => source as string,
+    deserializer: (source: string | Buffer) => (typeof source === 'string' ? source : source.toString('utf8')),
+  });
+  return { pubsub: guardRedisPubSub(pubsub), publisher, subscriber, owned, release: guarded.release };
+}
+
+/**
+ * Creates the Redis engine.
+ * @example
+ * ```ts
+ * // From a URL (or REDIS_URL when omitted):
+ * const pubsub = createPubSub({ topics, engine: redisEngine({ url: 'redis://127.0.0.1:6379' }) });
+ * // From your clients, a Redis Cluster included (two clients, yours to close):
+ * const nodes = [{ host: '10.0.0.1', port: 7000 }];
+ * const engine = redisEngine({ publisher: new Cluster(nodes), subscriber: new Cluster(nodes) });
+ * ```
+ */
+export function redisEngine(options: RedisEngineOptions = {}): RedisEngine {
+  return new RedisEngine(options);
+}

@@ -1,0 +1,108 @@
+/**
+ * The PostgreSQL engine (LISTEN/NOTIFY on `pg`) on the PostgreSQL of this
+ * machine: the shared contract with three instances of this process, and
+ * what is PostgreSQL's own — a lost listening connection, the NOTIFY size
+ * limit, long channel names, a pool of the application's.
+ */
+import pg from 'pg';
+import { createPubSub, type PubSubEvent } from 'trpc-pubsub';
+import { postgresEngine, type PostgresEngine } from 'trpc-pubsub/postgres';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { Inbox } from '../fixtures/inbox.js';
+import { postgresSuite, sql } from '../fixtures/postgres.js';
+import { capturingLogger, contractTopics, describeEngineContract, settled, uniquePrefix } from './engine-contract.js';
+
+const suite = await postgresSuite('PostgreSQL engine');
+const engines: PostgresEngine[] = [];
+
+describe.skipIf(suite.skip)(suite.title, () => {
+  describeEngineContract('shared contract, three instances', {
+    instances: 3,
+    createEngine: (prefix) => {
+      const engine = postgresEngine({ connectionString: suite.url, channelPrefix: prefix });
+      engines.push(engine);
+      return engine;
+    },
+    cleanup: () => void engines.splice(0),
+    // PostgreSQL shows a session's LISTENs to that session only: ask each engine's listening connection.
+    brokerChannels: async (prefix) => engines.flatMap((e) => e.broker.listening()).filter((c) => c.startsWith(`${prefix}:`)),
+    injectRaw: async (prefix, topic, raw) => {
+      await sql(suite.url, 'SELECT pg_notify($1, $2)', [`${prefix}:${topic}`, raw]);
+    },
+  });
+
+  describe('PostgreSQL specifics', () => {
+    const closers: (() => Promise<unknown>)[] = [];
+    afterEach(async () => {
+      for (const close of closers.splice(0).reverse()) await close();
+    });
+
+    function instance(engine: PostgresEngine) {
+      const logger = capturingLogger();
+      const pubsub = createPubSub({ topics: contractTopics, engine, logger });
+      closers.push(() => pubsub.close());
+      return Object.assign(pubsub, { logs: logger.lines });
+    }
+
+    it('listens again by itself after its listening connection is cut, and delivery resumes', async () => {
+      const prefix = uniquePrefix();
+      const a = instance(postgresEngine({ connectionString: suite.url, channelPrefix: prefix }));
+      const bEngine = postgresEngine({ connectionString: suite.url, channelPrefix: prefix });
+      const b = instance(bEngine);
+      await Promise.all([a.ready(), b.ready()]);
+      const box = new Inbox<PubSubEvent>();
+      b.subscribe('news', box.push);
+      await settled(b);
+      const pid = bEngine.broker.listenerPid;
+      expect(pid).toBeTypeOf('number');
+      await sql(suite.url, 'SELECT pg_terminate_backend($1)', [pid]);
+      await vi.waitFor(() => expect(b.logs.some((l) => l.message === 'postgres listener connection lost')).toBe(true), { timeout: 5000 });
+      await vi.waitFor(() => expect(b.health().status).toBe('ok'), { timeout: 5000 });
+      expect(bEngine.broker.listenerPid).not.toBe(pid);
+      const event = await a.publish('news', { title: 'after the cut' });
+      expect(await box.next()).toEqual(event);
+    });
+
+    it('refuses an event larger than NOTIFY carries with PAYLOAD_TOO_LARGE', async () => {
+      const pubsub = instance(postgresEngine({ connectionString: suite.url, channelPrefix: uniquePrefix() }));
+      await pubsub.ready();
+      await expect(pubsub.publish('big', { blob: 'x'.repeat(8000) })).rejects.toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
+      await expect(pubsub.publish('big', { blob: 'x'.repeat(7000) })).resolves.toMatchObject({ topic: 'big' });
+    });
+
+    it('shortens channel names over 63 bytes the same way on every instance', async () => {
+      const prefix = `${uniquePrefix()}-${'p'.repeat(64)}`.slice(0, 60);
+      const [aEngine, bEngine] = [0, 1].map(() => postgresEngine({ connectionString: suite.url, channelPrefix: prefix }));
+      const channel = aEngine!.channelOf('news');
+      expect(Buffer.byteLength(channel)).toBe(63);
+      expect(channel).toMatch(/~[0-9a-f]{8}$/);
+      expect(bEngine!.channelOf('news')).toBe(channel);
+      expect(aEngine!.channelOf('tick')).not.toBe(channel);
+      const [a, b] = [instance(aEngine!), instance(bEngine!)];
+      await Promise.all([a.ready(), b.ready()]);
+      const box = new Inbox<PubSubEvent>();
+      b.subscribe('news', box.push);
+      await settled(b);
+      expect(bEngine!.broker.listening()).toEqual([channel]);
+      const event = await a.publish('news', { title: 'long names' });
+      expect(await box.next()).toEqual(event);
+    });
+
+    it('works on a pool of the application, which it leaves open', async () => {
+      const pool = new pg.Pool({ connectionString: suite.url, max: 3 });
+      closers.push(() => pool.end());
+      const prefix = uniquePrefix();
+      const a = instance(postgresEngine({ pool, channelPrefix: prefix }));
+      const b = instance(postgresEngine({ pool, channelPrefix: prefix }));
+      await Promise.all([a.ready(), b.ready()]);
+      const box = new Inbox<PubSubEvent>();
+      a.subscribe('tick', box.push);
+      await settled(a);
+      const event = await b.publish('tick');
+      expect(await box.next()).toEqual(event);
+      await a.close();
+      await b.close();
+      expect((await pool.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    });
+  });
+});

@@ -1,0 +1,233 @@
+/**
+ * The Redis engine on a real `redis-server` started for this file: the
+ * shared contract with three instances of this process, and what is
+ * Redis's own — channel names and count, prefixes, the ways to configure
+ * it, and an outage.
+ */
+import { RedisPubSub } from 'graphql-redis-subscriptions';
+import { Redis } from 'ioredis';
+import superjson from 'superjson';
+import * as z from 'zod';
+import { createPubSub, defineTopics, topic, type PubSubEvent } from 'trpc-pubsub';
+import { redisEngine, type RedisEngine } from 'trpc-pubsub/redis';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { Inbox } from '../fixtures/inbox.js';
+import { RedisServer, redisSuite } from '../fixtures/redis-server.js';
+import { capturingLogger, contractTopics, describeEngineContract, settled, uniquePrefix } from './engine-contract.js';
+
+const suite = redisSuite('Redis engine');
+let redis: RedisServer | undefined;
+
+/** Channels Redis has subscribers for, under `prefix`. */
+async function channels(prefix: string): Promise<string[]> {
+  return ((await redis!.command('PUBSUB', 'CHANNELS', `${prefix}:*`)) as string[]).sort();
+}
+
+describe.skipIf(suite.skip)(suite.title, () => {
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+  });
+  afterAll(async () => {
+    await redis?.dispose();
+    expect(redis?.running).toBe(false);
+  });
+
+  describeEngineContract('shared contract, three instances', {
+    instances: 3,
+    createEngine: (prefix) => redisEngine({ url: redis!.url, prefix }),
+    brokerChannels: channels,
+    injectRaw: async (prefix, name, raw) => {
+      await redis!.command('PUBLISH', `${prefix}:{${name}}`, raw);
+    },
+  });
+
+  describe('Redis specifics', () => {
+    const closers: (() => Promise<unknown> | void)[] = [];
+    afterEach(async () => {
+      for (const close of closers.splice(0).reverse()) await close();
+    });
+
+    function instance(engine: RedisEngine, logger = capturingLogger()) {
+      const pubsub = createPubSub({ topics: contractTopics, engine, logger });
+      closers.push(() => pubsub.close());
+      return Object.assign(pubsub, { logs: logger.lines });
+    }
+
+    it('subscribes one exact channel per topic with local subscribers, named <prefix>:{<topic>}, and no pattern', async () => {
+      const prefix = uniquePrefix();
+      const pubsub = instance(redisEngine({ url: redis!.url, prefix }));
+      await pubsub.ready();
+      const stops = [
+        pubsub.subscribe('chat', { key: 'room-1' }, () => {}),
+        pubsub.subscribe('chat', { key: 'room-2' }, () => {}),
+        pubsub.subscribe('chat', () => {}),
+        pubsub.subscribe('news', () => {}),
+      ];
+      await settled(pubsub);
+      expect(await channels(prefix)).toEqual([`${prefix}:{chat}`, `${prefix}:{news}`]);
+      expect(await redis!.command('PUBSUB', 'NUMSUB', `${prefix}:{chat}`)).toEqual([`${prefix}:{chat}`, 1]);
+      expect(await redis!.command('PUBSUB', 'NUMPAT')).toBe(0);
+      const all = pubsub.subscribeAll(() => {});
+      await settled(pubsub);
+      expect(await channels(prefix)).toEqual(Object.keys(contractTopics).map((t) => `${prefix}:{${t}}`).sort());
+      all();
+      for (const stop of stops) stop();
+      await settled(pubsub);
+      expect(await channels(prefix)).toEqual([]);
+    });
+
+    it('puts { v: 1, origin: <instance id>, event } on the channel, as JSON', async () => {
+      const prefix = uniquePrefix();
+      const pubsub = instance(redisEngine({ url: redis!.url, prefix }));
+      await pubsub.ready();
+      const spy = new Redis(redis!.url);
+      closers.push(() => spy.disconnect());
+      const seen = new Inbox<[string, string]>();
+      spy.on('message', (channel: string, message: string) => seen.push([channel, message]));
+      await spy.subscribe(`${prefix}:{news}`);
+      const event = await pubsub.publish('news', { title: 'on the wire' });
+      const [channel, raw] = await seen.next();
+      expect(channel).toBe(`${prefix}:{news}`);
+      expect(JSON.parse(raw)).toEqual({ v: 1, origin: pubsub.instanceId, event });
+    });
+
+    it('keeps apps with different prefixes apart on one Redis', async () => {
+      const [first, second] = [uniquePrefix(), uniquePrefix()];
+      const appA = instance(redisEngine({ url: redis!.url, prefix: first }));
+      const appB = instance(redisEngine({ url: redis!.url, prefix: second }));
+      await Promise.all([appA.ready(), appB.ready()]);
+      const inboxB = new Inbox<PubSubEvent>();
+      appB.subscribe('news', inboxB.push);
+      await settled(appB);
+      await appA.publish('news', { title: 'for app A only' });
+      await inboxB.nothing();
+      const own = await appB.publish('news', { title: 'for app B' });
+      expect(await inboxB.next()).toEqual(own);
+    });
+
+    it('is configured by a URL, by REDIS_URL, by two ioredis clients, or by a RedisPubSub, and shares events between them', async () => {
+      const prefix = uniquePrefix();
+      vi.stubEnv('REDIS_URL', redis!.url);
+      const fromEnv = redisEngine({ prefix });
+      vi.unstubAllEnvs();
+      const publisher = new Redis(redis!.url, { enableOfflineQueue: false });
+      const subscriber = new Redis(redis!.url);
+      const ownPubSub = new RedisPubSub({ connection: redis!.url });
+      closers.push(() => {
+        publisher.disconnect();
+        subscriber.disconnect();
+      });
+      closers.push(() => ownPubSub.close());
+      const instances = [
+        instance(redisEngine({ url: redis!.url, prefix })),
+        instance(fromEnv),
+        instance(redisEngine({ publisher, subscriber, prefix })),
+        instance(redisEngine({ pubsub: ownPubSub, prefix })),
+      ];
+      await Promise.all(instances.map((p) => p.ready()));
+      const inboxes = instances.map((p) => {
+        const box = new Inbox<PubSubEvent>();
+        p.subscribe('news', box.push);
+        return box;
+      });
+      await settled(...instances);
+      for (const [n, from] of instances.entries()) {
+        expect(from.health().status).toBe('ok');
+        const event = await from.publish('news', { title: `from ${n}` });
+        for (const box of inboxes) expect(await box.next()).toEqual(event);
+      }
+      // The engine does not close connections it was given.
+      for (const p of instances) await p.close();
+      expect(publisher.status).toBe('ready');
+      expect(subscriber.status).toBe('ready');
+      expect(await channels(prefix)).toEqual([]);
+    });
+
+    it('rejects contradictory options', () => {
+      const client = new Redis({ lazyConnect: true });
+      expect(() => redisEngine({ publisher: client, subscriber: client })).toThrow(/two connections/);
+      expect(() => redisEngine({ publisher: client })).toThrow(/both publisher and subscriber/);
+      expect(() => redisEngine({ url: redis!.url, publisher: client, subscriber: client })).toThrow(/one of/);
+      expect(() => redisEngine({ url: redis!.url, prefix: 'bad{prefix}' })).toThrow(/Invalid prefix/);
+    });
+
+    it('carries dates across instances with a superjson codec', async () => {
+      const topics = defineTopics({ due: topic({ payload: z.object({ at: z.date() }) }) });
+      const prefix = uniquePrefix();
+      const make = () => {
+        const pubsub = createPubSub({ topics, engine: redisEngine({ url: redis!.url, prefix, codec: superjson }), logger: capturingLogger() });
+        closers.push(() => pubsub.close());
+        return pubsub;
+      };
+      const [a, b] = [make(), make()];
+      await Promise.all([a.ready(), b.ready()]);
+      const box = new Inbox<{ payload: { at: Date } }>();
+      b.subscribe('due', box.push);
+      await settled(b);
+      const at = new Date('2030-01-02T03:04:05Z');
+      await a.publish('due', { at });
+      expect((await box.next()).payload.at).toEqual(at);
+    });
+
+    it('degrades while Redis is away, refuses publishes at once, then reconnects and resubscribes by itself', async () => {
+      const outage = await RedisServer.start();
+      closers.push(() => outage.dispose());
+      const prefix = uniquePrefix();
+      const a = instance(redisEngine({ url: outage.url, prefix }));
+      const b = instance(redisEngine({ url: outage.url, prefix }));
+      await Promise.all([a.ready(), b.ready()]);
+      const box = new Inbox<PubSubEvent>();
+      b.subscribe('chat', { key: 'r' }, box.push);
+      await settled(b);
+
+      await outage.stop();
+      await vi.waitFor(() => expect(a.health()).toMatchObject({ status: 'degraded', detail: expect.stringMatching(/publisher .*ECONNREFUSED|publisher reconnecting/) }), { timeout: 5000 });
+      const started = Date.now();
+      await expect(a.publish('chat', { user: 'a', text: 'lost?' }, { key: 'r' })).rejects.toMatchObject({
+        code: 'SERVICE_UNAVAILABLE',
+        message: expect.stringContaining('redis engine unavailable'),
+      });
+      expect(Date.now() - started).toBeLessThan(100);
+      expect(a.logs.some((l) => l.level === 'warn' && l.message === 'redis connection lost')).toBe(true);
+
+      await outage.restart();
+      await vi.waitFor(() => expect([a.health().status, b.health().status]).toEqual(['ok', 'ok']), { timeout: 10_000 });
+      await vi.waitFor(async () => expect(await outage.command('PUBSUB', 'NUMSUB', `${prefix}:{chat}`)).toEqual([`${prefix}:{chat}`, 1]), {
+        timeout: 5000,
+      });
+      const after = await a.publish('chat', { user: 'a', text: 'back' }, { key: 'r' });
+      expect(await box.next()).toEqual(after);
+      await box.nothing();
+      expect(b.logs.some((l) => l.message === 'redis connection restored')).toBe(true);
+    });
+
+    it('starts degraded when Redis is unreachable, subscribes and delivers once Redis comes up, and never rejects unhandled', async () => {
+      const late = await RedisServer.start();
+      closers.push(() => late.dispose());
+      await late.stop();
+      const prefix = uniquePrefix();
+      const pubsub = instance(redisEngine({ url: late.url, prefix }));
+      await pubsub.ready();
+      expect(pubsub.health()).toMatchObject({ status: 'degraded', detail: expect.stringContaining('ECONNREFUSED') });
+      const box = new Inbox<PubSubEvent>();
+      pubsub.subscribe('news', box.push);
+      await expect(pubsub.publish('news', { title: 'too early' })).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+      await late.restart();
+      await vi.waitFor(() => expect(pubsub.health().status).toBe('ok'), { timeout: 10_000 });
+      await settled(pubsub);
+      const event = await pubsub.publish('news', { title: 'on time' });
+      expect(await box.next()).toEqual(event);
+    });
+
+    it('closes while a subscribe waits for an unreachable Redis, without an unhandled rejection', async () => {
+      const gone = await RedisServer.start();
+      const url = gone.url;
+      await gone.dispose();
+      const pubsub = instance(redisEngine({ url, prefix: uniquePrefix() }));
+      await pubsub.ready();
+      pubsub.subscribe('news', () => {});
+      await pubsub.close();
+      expect(pubsub.health().status).toBe('degraded');
+    });
+  });
+});
