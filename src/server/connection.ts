@@ -42,8 +42,12 @@ type RequestId = string | number;
 
 /** One running subscription of a connection. */
 interface ActiveSubscription {
-  /** Stops it: the client asked, or the socket closed. */
-  readonly abort: AbortController;
+  /**
+   * Stops it while it is being set up or iterated; dropped once a topic
+   * subscription is served from the index (its `topic.remove` stops it), so
+   * an idle subscription holds no AbortController.
+   */
+  abort: AbortController | undefined;
   /** Set once it is served from the topic index. */
   topic?: { remove: () => void; prefix: FramePrefix };
 }
@@ -63,7 +67,10 @@ export class Connection {
 
   readonly #subscriptions = new Map<RequestId, ActiveSubscription>();
   readonly #raw: CoalescedSocket;
-  readonly #closed = new AbortController();
+  /** The upgrade request, kept only until the context is created. */
+  #req: IncomingMessage | undefined;
+  /** Aborts queries and mutations in flight when the socket closes; made on first use. */
+  #closed: AbortController | undefined;
   #ctx: unknown;
   #ctxPromise: Promise<{ ok: true } | { ok: false; error: TRPCError }> | undefined;
   #slowClosed = false;
@@ -71,12 +78,14 @@ export class Connection {
   constructor(
     readonly id: number,
     readonly socket: WebSocket,
-    readonly req: IncomingMessage,
+    req: IncomingMessage,
     private readonly deps: ConnectionDeps,
   ) {
     // `ws` keeps the TCP socket in `_socket`; topic frames are written there directly.
+    this.#req = req;
     this.#raw = { raw: (socket as unknown as { _socket: Socket })._socket, lastTurn: -1, corked: false };
-    const wantsParams = new URL(req.url ?? '/', 'http://localhost').searchParams.get('connectionParams') === '1';
+    const url = req.url ?? '/';
+    const wantsParams = url.includes('connectionParams=1') && new URL(url, 'http://localhost').searchParams.get('connectionParams') === '1';
     if (!wantsParams) this.#ctxPromise = this.#createContext(null);
     socket.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
     socket.on('error', (error) => this.#reportError(getTRPCErrorFromUnknown(error), undefined, 'unknown', undefined));
@@ -157,7 +166,9 @@ export class Connection {
   #createContext(connectionParams: Record<string, string | undefined> | null): Promise<{ ok: true } | { ok: false; error: TRPCError }> {
     const run = async () => {
       try {
-        this.#ctx = await this.deps.createContext?.({ req: this.req, res: this.socket, info: { connectionParams } });
+        const req = this.#req!;
+        this.#req = undefined;
+        this.#ctx = await this.deps.createContext?.({ req, res: this.socket, info: { connectionParams } });
         return { ok: true } as const;
       } catch (cause) {
         const error = getTRPCErrorFromUnknown(cause);
@@ -277,7 +288,7 @@ export class Connection {
     }
     const subscription: ActiveSubscription | undefined = type === 'subscription' ? { abort: new AbortController() } : undefined;
     if (subscription !== undefined) this.#subscriptions.set(id, subscription);
-    const signal = subscription?.abort.signal ?? this.#closed.signal;
+    const signal = subscription?.abort?.signal ?? (this.#closed ??= new AbortController()).signal;
     try {
       const context = await this.#ctxPromise!;
       if (!context.ok) throw context.error;
@@ -348,7 +359,8 @@ export class Connection {
     };
     const listening = topic.internals.whenListening(topic.scope);
     if (listening !== undefined) await listening;
-    if (subscription.abort.signal.aborted) return;
+    if (subscription.abort?.signal.aborted !== false) return;
+    subscription.abort = undefined;
     this.#respond({ id, jsonrpc, result: { type: 'started' } });
     const early = held;
     held = undefined;
@@ -357,7 +369,7 @@ export class Connection {
 
   /** Stock path for the application's own subscriptions: iterate and send each value. */
   async #iterate(id: RequestId, jsonrpc: '2.0' | undefined, subscription: ActiveSubscription, result: unknown, path: string): Promise<void> {
-    const { signal } = subscription.abort;
+    const { signal } = subscription.abort!;
     let iterable: AsyncIterable<unknown>;
     if (isObservable(result)) iterable = observableToAsyncIterable(result, signal);
     else if (isAsyncIterableValue(result)) iterable = result;
@@ -397,7 +409,7 @@ export class Connection {
     const subscription = this.#subscriptions.get(id);
     if (subscription === undefined) return;
     this.#subscriptions.delete(id);
-    subscription.abort.abort();
+    subscription.abort?.abort();
     if (subscription.topic !== undefined) {
       subscription.topic.remove();
       this.#respond({ id, result: { type: 'stopped' } });
@@ -406,11 +418,12 @@ export class Connection {
 
   #onClose(): void {
     for (const subscription of this.#subscriptions.values()) {
-      subscription.abort.abort();
+      subscription.abort?.abort();
       subscription.topic?.remove();
     }
     this.#subscriptions.clear();
-    this.#closed.abort();
+    this.#closed?.abort();
+    this.#req = undefined;
   }
 }
 

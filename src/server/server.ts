@@ -274,11 +274,18 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
     });
     this.#connections.add(connection);
     this.#connectionsTotal++;
-    const info = { id: connection.id, req, socket };
-    this.#hook('onConnect', () => options.onConnect?.(info));
+    if (options.onConnect !== undefined) {
+      const info = { id: connection.id, req, socket };
+      this.#hook('onConnect', () => options.onConnect?.(info));
+    }
+    // The upgrade request is retained per connection only when onDisconnect needs it.
+    const onDisconnect = options.onDisconnect;
+    const disconnectInfo = onDisconnect === undefined ? undefined : { id: connection.id, req, socket };
     socket.once('close', (code: number, reason: Buffer) => {
       this.#connections.delete(connection);
-      this.#hook('onDisconnect', () => options.onDisconnect?.({ ...info, code, reason: reason.toString() }));
+      if (onDisconnect !== undefined && disconnectInfo !== undefined) {
+        this.#hook('onDisconnect', () => onDisconnect({ ...disconnectInfo, code, reason: reason.toString() }));
+      }
     });
   }
 
