@@ -35,10 +35,17 @@ export interface ConnectionDeps {
   maxBatchSize: number;
   maxBufferedBytes: number;
   coalescer: WriteCoalescer;
+  /** Called once when the socket has closed and every subscription is released. */
+  onClosed: (connection: Connection, code: number, reason: Buffer) => void;
   onError: ((info: { error: TRPCError; path: string | undefined; type: string; input: unknown; ctx: unknown }) => void) | undefined;
 }
 
 type RequestId = string | number;
+
+const kConnection = Symbol('trpc-pubsub.connection');
+type SocketWithConnection = WebSocket & { [kConnection]: Connection };
+/** The context of a server without `createContext`: ready at once, shared. */
+const CONTEXT_READY: Promise<{ ok: true }> = Promise.resolve({ ok: true });
 
 /** One running subscription of a connection. */
 interface ActiveSubscription {
@@ -86,11 +93,26 @@ export class Connection {
     this.#raw = { raw: (socket as unknown as { _socket: Socket })._socket, lastTurn: -1, corked: false };
     const url = req.url ?? '/';
     const wantsParams = url.includes('connectionParams=1') && new URL(url, 'http://localhost').searchParams.get('connectionParams') === '1';
-    if (!wantsParams) this.#ctxPromise = this.#createContext(null);
-    socket.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
-    socket.on('error', (error) => this.#reportError(getTRPCErrorFromUnknown(error), undefined, 'unknown', undefined));
-    socket.once('close', () => this.#onClose());
+    if (!wantsParams) this.#ctxPromise = deps.createContext === undefined ? CONTEXT_READY : this.#createContext(null);
+    // Shared listener functions (no closure per connection): they find the
+    // connection through a symbol on the socket.
+    (socket as SocketWithConnection)[kConnection] = this;
+    socket.on('message', Connection.#messageListener);
+    socket.on('error', Connection.#errorListener);
+    socket.on('close', Connection.#closeListener);
   }
+
+  static readonly #messageListener = function (this: WebSocket, data: Buffer, isBinary: boolean): void {
+    (this as SocketWithConnection)[kConnection].#onMessage(data, isBinary);
+  };
+
+  static readonly #errorListener = function (this: WebSocket, error: Error): void {
+    (this as SocketWithConnection)[kConnection].#reportError(getTRPCErrorFromUnknown(error), undefined, 'unknown', undefined);
+  };
+
+  static readonly #closeListener = function (this: WebSocket, code: number, reason: Buffer): void {
+    (this as SocketWithConnection)[kConnection].#onClose(code, reason);
+  };
 
   /** Number of active subscriptions. */
   get subscriptionCount(): number {
@@ -416,7 +438,9 @@ export class Connection {
     }
   }
 
-  #onClose(): void {
+  #onClose(code: number, reason: Buffer): void {
+    this.socket.off('message', Connection.#messageListener);
+    this.socket.off('close', Connection.#closeListener);
     for (const subscription of this.#subscriptions.values()) {
       subscription.abort?.abort();
       subscription.topic?.remove();
@@ -424,6 +448,7 @@ export class Connection {
     this.#subscriptions.clear();
     this.#closed?.abort();
     this.#req = undefined;
+    this.deps.onClosed(this, code, reason);
   }
 }
 

@@ -16,6 +16,7 @@ import {
   DEFAULT_PATH,
   DEFAULT_SHUTDOWN_GRACE_MS,
   DEFAULT_SLOW_CONSUMER,
+  type ConnectionInfo,
   type ServerOptions,
 } from './options.js';
 
@@ -62,6 +63,7 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
   readonly #connections = new Set<Connection>();
   readonly #framePool: FramePool;
   readonly #coalescer = new WriteCoalescer();
+  readonly #disconnectInfo = new Map<Connection, ConnectionInfo>();
   readonly #logger: Logger;
   readonly #keepAlive: KeepAlive | undefined;
   readonly #path: string;
@@ -270,6 +272,7 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
       maxBatchSize: options.maxBatchSize ?? 100,
       maxBufferedBytes: (options.slowConsumer ?? DEFAULT_SLOW_CONSUMER).maxBufferedBytes,
       coalescer: this.#coalescer,
+      onClosed: this.#onClosed,
       onError: options.onError,
     });
     this.#connections.add(connection);
@@ -279,15 +282,16 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
       this.#hook('onConnect', () => options.onConnect?.(info));
     }
     // The upgrade request is retained per connection only when onDisconnect needs it.
-    const onDisconnect = options.onDisconnect;
-    const disconnectInfo = onDisconnect === undefined ? undefined : { id: connection.id, req, socket };
-    socket.once('close', (code: number, reason: Buffer) => {
-      this.#connections.delete(connection);
-      if (onDisconnect !== undefined && disconnectInfo !== undefined) {
-        this.#hook('onDisconnect', () => onDisconnect({ ...disconnectInfo, code, reason: reason.toString() }));
-      }
-    });
+    if (options.onDisconnect !== undefined) this.#disconnectInfo.set(connection, { id: connection.id, req, socket });
   }
+
+  readonly #onClosed = (connection: Connection, code: number, reason: Buffer): void => {
+    this.#connections.delete(connection);
+    const info = this.#disconnectInfo.get(connection);
+    if (info === undefined) return;
+    this.#disconnectInfo.delete(connection);
+    this.#hook('onDisconnect', () => this.#options.onDisconnect?.({ ...info, code, reason: reason.toString() }));
+  };
 
   #hook(name: string, call: () => void): void {
     try {
