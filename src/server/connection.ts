@@ -56,7 +56,7 @@ interface ActiveSubscription {
    */
   abort: AbortController | undefined;
   /** Set once it is served from the topic index. */
-  topic?: { remove: () => void; prefix: FramePrefix };
+  topic: { remove: () => void; prefix: FramePrefix } | undefined;
 }
 
 /**
@@ -66,14 +66,19 @@ interface ActiveSubscription {
  * own subscriptions) runs through tRPC's `callProcedure` as in the stock
  * adapter.
  */
-export class Connection {
+export class Connection implements CoalescedSocket {
+  /** The TCP socket under `ws` (topic frames are written there directly). */
+  readonly raw: Socket;
+  /** {@link WriteCoalescer} state: the loop turn of the last write. */
+  lastTurn = -1;
+  /** {@link WriteCoalescer} state: whether the socket is corked until the turn ends. */
+  corked = false;
   /** Time of the last message from the client (keepalive). */
   lastSeenAt = Date.now();
   /** When a keepalive PING was sent and not yet answered. */
   pingSentAt: number | undefined;
 
   readonly #subscriptions = new Map<RequestId, ActiveSubscription>();
-  readonly #raw: CoalescedSocket;
   /** The upgrade request, kept only until the context is created. */
   #req: IncomingMessage | undefined;
   /** Aborts queries and mutations in flight when the socket closes; made on first use. */
@@ -89,8 +94,8 @@ export class Connection {
     private readonly deps: ConnectionDeps,
   ) {
     // `ws` keeps the TCP socket in `_socket`; topic frames are written there directly.
-    this.#req = req;
-    this.#raw = { raw: (socket as unknown as { _socket: Socket })._socket, lastTurn: -1, corked: false };
+    this.raw = (socket as unknown as { _socket: Socket })._socket;
+    if (deps.createContext !== undefined) this.#req = req;
     const url = req.url ?? '/';
     const wantsParams = url.includes('connectionParams=1') && new URL(url, 'http://localhost').searchParams.get('connectionParams') === '1';
     if (!wantsParams) this.#ctxPromise = deps.createContext === undefined ? CONTEXT_READY : this.#createContext(null);
@@ -132,18 +137,17 @@ export class Connection {
    */
   sendFrame(frame: Buffer): void {
     if (this.socket.readyState !== OPEN) return;
-    const raw = this.#raw.raw;
-    if (raw.writableLength > this.deps.maxBufferedBytes) {
+    if (this.raw.writableLength > this.deps.maxBufferedBytes) {
       this.#closeSlowConsumer();
       return;
     }
-    this.deps.coalescer.write(this.#raw, frame);
+    this.deps.coalescer.write(this, frame);
   }
 
   #closeSlowConsumer(): void {
     if (this.#slowClosed) return;
     this.#slowClosed = true;
-    this.deps.logger.warn('closing slow consumer', { connection: this.id, bufferedBytes: this.#raw.raw.writableLength });
+    this.deps.logger.warn('closing slow consumer', { connection: this.id, bufferedBytes: this.raw.writableLength });
     this.socket.close(CloseCode.SlowConsumer, 'slow consumer');
     // A socket that cannot drain will not complete the closing handshake either.
     setTimeout(() => this.socket.terminate(), 1000).unref();
@@ -188,9 +192,9 @@ export class Connection {
   #createContext(connectionParams: Record<string, string | undefined> | null): Promise<{ ok: true } | { ok: false; error: TRPCError }> {
     const run = async () => {
       try {
-        const req = this.#req!;
+        const req = this.#req;
         this.#req = undefined;
-        this.#ctx = await this.deps.createContext?.({ req, res: this.socket, info: { connectionParams } });
+        if (req !== undefined) this.#ctx = await this.deps.createContext?.({ req, res: this.socket, info: { connectionParams } });
         return { ok: true } as const;
       } catch (cause) {
         const error = getTRPCErrorFromUnknown(cause);
@@ -308,7 +312,7 @@ export class Connection {
         return;
       }
     }
-    const subscription: ActiveSubscription | undefined = type === 'subscription' ? { abort: new AbortController() } : undefined;
+    const subscription: ActiveSubscription | undefined = type === 'subscription' ? { abort: new AbortController(), topic: undefined } : undefined;
     if (subscription !== undefined) this.#subscriptions.set(id, subscription);
     const signal = subscription?.abort?.signal ?? (this.#closed ??= new AbortController()).signal;
     try {

@@ -5,7 +5,7 @@ import type { AnyTRPCRouter } from '@trpc/server';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CloseCode } from '../../client/protocol.js';
 import type { Logger } from '../logger.js';
-import { Connection } from './connection.js';
+import { Connection, type ConnectionDeps } from './connection.js';
 import { FramePool } from './frame-pool.js';
 import { KeepAlive } from './keepalive.js';
 import { WriteCoalescer } from './write-coalescer.js';
@@ -64,6 +64,8 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
   readonly #framePool: FramePool;
   readonly #coalescer = new WriteCoalescer();
   readonly #disconnectInfo = new Map<Connection, ConnectionInfo>();
+  /** What every connection shares (one object per server, not per connection). */
+  readonly #connectionDeps: ConnectionDeps;
   readonly #logger: Logger;
   readonly #keepAlive: KeepAlive | undefined;
   readonly #path: string;
@@ -85,6 +87,18 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
       clientTracking: false,
     });
     this.#wss.on('connection', (socket: WebSocket, req: IncomingMessage) => this.#onConnection(socket, req));
+    this.#connectionDeps = {
+      router: options.router,
+      createContext: options.createContext as ConnectionDeps['createContext'],
+      framePool: this.#framePool,
+      logger: this.#logger,
+      maxSubscriptions: options.maxSubscriptionsPerConnection ?? DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+      maxBatchSize: options.maxBatchSize ?? 100,
+      maxBufferedBytes: (options.slowConsumer ?? DEFAULT_SLOW_CONSUMER).maxBufferedBytes,
+      coalescer: this.#coalescer,
+      onClosed: (connection, code, reason) => this.#onClosed(connection, code, reason),
+      onError: options.onError,
+    };
     const keepAlive = { ...DEFAULT_KEEPALIVE, ...options.keepAlive };
     if (keepAlive.enabled) this.#keepAlive = new KeepAlive(() => this.#connections, keepAlive.pingMs, keepAlive.pongWaitMs);
   }
@@ -263,18 +277,7 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
 
   #onConnection(socket: WebSocket, req: IncomingMessage): void {
     const options = this.#options;
-    const connection = new Connection(this.#nextId++, socket, req, {
-      router: options.router,
-      createContext: options.createContext as ((opts: unknown) => unknown) | undefined,
-      framePool: this.#framePool,
-      logger: this.#logger,
-      maxSubscriptions: options.maxSubscriptionsPerConnection ?? DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
-      maxBatchSize: options.maxBatchSize ?? 100,
-      maxBufferedBytes: (options.slowConsumer ?? DEFAULT_SLOW_CONSUMER).maxBufferedBytes,
-      coalescer: this.#coalescer,
-      onClosed: this.#onClosed,
-      onError: options.onError,
-    });
+    const connection = new Connection(this.#nextId++, socket, req, this.#connectionDeps);
     this.#connections.add(connection);
     this.#connectionsTotal++;
     if (options.onConnect !== undefined) {
