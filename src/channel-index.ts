@@ -51,22 +51,31 @@ export class ChannelIndex {
    * Registers `sink` for `scope`. Returns its remover, safe to call twice.
    */
   add(scope: SubscriptionScope, sink: Sink): () => void {
+    this.insert(scope, sink);
+    return () => {
+      this.remove(scope, sink);
+    };
+  }
+
+  /** Registers `sink` for `scope` (no remover is allocated; see {@link remove}). */
+  insert(scope: SubscriptionScope, sink: Sink): void {
     const set = this.#setFor(scope, true);
     if (set.has(sink)) throw new Error(`sink already registered for ${scopeName(scope)}`);
     set.add(sink);
     this.#size++;
     if (set.size === 1) this.activity?.onActive(scope);
-    let removed = false;
-    return () => {
-      if (removed) return;
-      removed = true;
-      set.delete(sink);
-      this.#size--;
-      if (set.size === 0) {
-        this.#dropSet(scope);
-        this.activity?.onIdle(scope);
-      }
-    };
+  }
+
+  /** Unregisters `sink` from `scope`; returns false if it was not there (so it is safe to call twice). */
+  remove(scope: SubscriptionScope, sink: Sink): boolean {
+    const set = this.#setFor(scope, false);
+    if (set === undefined || !set.delete(sink)) return false;
+    this.#size--;
+    if (set.size === 0) {
+      this.#dropSet(scope);
+      this.activity?.onIdle(scope);
+    }
+    return true;
   }
 
   /** Hands `encoded` to every sink whose scope covers its channel. */
@@ -82,6 +91,7 @@ export class ChannelIndex {
   }
 
   #setFor(scope: SubscriptionScope, create: true): Set<Sink>;
+  #setFor(scope: SubscriptionScope, create: boolean): Set<Sink> | undefined;
   #setFor(scope: SubscriptionScope, create: boolean): Set<Sink> | undefined {
     if (scope.kind === 'all') return this.#allTopics;
     const map = scope.kind === 'channel' ? this.#byChannel : this.#byTopic;

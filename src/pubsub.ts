@@ -334,15 +334,13 @@ export class PubSub<TTopics extends TopicRecord, TContext = unknown> {
 
   #attach(scope: SubscriptionScope, sink: Sink, info: Omit<SubscriptionInfo, 'scope'>): () => void {
     if (this.#closed) throw new TRPCError({ code: 'SERVICE_UNAVAILABLE', message: 'PubSub is closed' });
-    const remove = this.#index.add(scope, sink);
-    const full: SubscriptionInfo = { scope, ...info };
-    this.#hook('onSubscribe', full);
-    let removed = false;
+    const index = this.#index;
+    index.insert(scope, sink);
+    const hooked = this.#options.onSubscribe !== undefined || this.#options.onUnsubscribe !== undefined;
+    const full: SubscriptionInfo | undefined = hooked ? { scope, origin: info.origin, ctx: info.ctx } : undefined;
+    if (full !== undefined) this.#hook('onSubscribe', full);
     return () => {
-      if (removed) return;
-      removed = true;
-      remove();
-      this.#hook('onUnsubscribe', full);
+      if (index.remove(scope, sink) && full !== undefined) this.#hook('onUnsubscribe', full);
     };
   }
 

@@ -56,7 +56,7 @@ interface ActiveSubscription {
    */
   abort: AbortController | undefined;
   /** Set once it is served from the topic index. */
-  topic: { remove: () => void; prefix: FramePrefix } | undefined;
+  topic: TopicSink | undefined;
 }
 
 /**
@@ -359,38 +359,20 @@ export class Connection implements CoalescedSocket {
    * right after `started`.
    */
   async #serveTopic(id: RequestId, jsonrpc: '2.0' | undefined, subscription: ActiveSubscription, topic: TopicSubscription): Promise<void> {
-    const { framePool } = this.deps;
-    const prefix = framePool.acquire(id, jsonrpc);
-    let held: Buffer[] | undefined = [];
-    const sink: Sink = {
-      deliver: (encoded: EncodedEvent) => {
-        const frame = framePool.frame(prefix, encoded);
-        if (held === undefined) this.sendFrame(frame);
-        else held.push(frame);
-      },
-    };
-    let remove: () => void;
+    const sink = new TopicSink(this, this.deps.framePool, this.deps.framePool.acquire(id, jsonrpc));
     try {
-      remove = topic.internals.attach(topic.scope, topic.restrict(sink), { origin: 'websocket', ctx: this.#ctx });
+      sink.detach = topic.internals.attach(topic.scope, topic.restrict(sink), { origin: 'websocket', ctx: this.#ctx });
     } catch (error) {
-      framePool.release(prefix);
+      sink.remove();
       throw error;
     }
-    subscription.topic = {
-      prefix,
-      remove: () => {
-        remove();
-        framePool.release(prefix);
-      },
-    };
+    subscription.topic = sink;
     const listening = topic.internals.whenListening(topic.scope);
     if (listening !== undefined) await listening;
     if (subscription.abort?.signal.aborted !== false) return;
     subscription.abort = undefined;
     this.#respond({ id, jsonrpc, result: { type: 'started' } });
-    const early = held;
-    held = undefined;
-    for (const frame of early) this.sendFrame(frame);
+    sink.start();
   }
 
   /** Stock path for the application's own subscriptions: iterate and send each value. */
@@ -453,6 +435,51 @@ export class Connection implements CoalescedSocket {
     this.#closed?.abort();
     this.#req = undefined;
     this.deps.onClosed(this, code, reason);
+  }
+}
+
+/**
+ * A topic subscription served from the index: one small object per
+ * subscription (no closures), turning events into shared frames for its
+ * connection. Frames that arrive before `started` was sent are held.
+ */
+class TopicSink implements Sink {
+  /** Frames held until `started` is sent; `undefined` once started. */
+  #held: Buffer[] | undefined = [];
+  #prefix: FramePrefix | undefined;
+  /** Removes the sink from the pubsub index (set once attached). */
+  detach: (() => void) | undefined = undefined;
+
+  constructor(
+    private readonly connection: Connection,
+    private readonly pool: FramePool,
+    prefix: FramePrefix,
+  ) {
+    this.#prefix = prefix;
+  }
+
+  deliver(encoded: EncodedEvent): void {
+    const prefix = this.#prefix;
+    if (prefix === undefined) return;
+    const frame = this.pool.frame(prefix, encoded);
+    if (this.#held === undefined) this.connection.sendFrame(frame);
+    else this.#held.push(frame);
+  }
+
+  /** `started` was sent: flush what was held and send directly from now on. */
+  start(): void {
+    const held = this.#held ?? [];
+    this.#held = undefined;
+    for (const frame of held) this.connection.sendFrame(frame);
+  }
+
+  /** Leaves the index and gives the frame prefix back; safe to call twice. */
+  remove(): void {
+    this.detach?.();
+    this.detach = undefined;
+    if (this.#prefix !== undefined) this.pool.release(this.#prefix);
+    this.#prefix = undefined;
+    this.#held = undefined;
   }
 }
 

@@ -1,0 +1,244 @@
+/**
+ * The harness every server entry shares: it owns the publish loops and the
+ * measurements, so that the four systems differ only in how they connect
+ * subscribers and deliver one event. Commands arrive over IPC from
+ * bench/run.ts (see {@link serve}).
+ */
+import { performance } from 'node:perf_hooks';
+import { writeHeapSnapshot } from 'node:v8';
+import { cpuUs, nowUs, sleep } from '../lib/clock.js';
+import { serve } from '../lib/ipc.js';
+import { makePayload, type BenchPayload } from '../lib/payload.js';
+import { profilerCommands } from '../lib/profiler.js';
+
+/** What a server entry implements. */
+export interface SystemServer {
+  /** HTTP port the WebSocket endpoint listens on (127.0.0.1). */
+  readonly port: number;
+  /** Subscribers currently registered for the bench topic. */
+  subscribers(): number;
+  /** Publishes one event to every subscriber, the way an application of this system would. */
+  publish(payload: BenchPayload): void;
+  /** Bytes queued in userland for the most recently connected subscriber (backpressure guard). */
+  buffered(): number;
+  /** Stops listening. */
+  close(): Promise<void>;
+}
+
+/** Command-line options of a server entry. */
+export interface ServerArgs {
+  /** `publisher`: instance A of cross-instance (no clients, publishes through the broker). */
+  role: 'subscriber' | 'publisher';
+  /** Redis URL for cross-instance; single process when undefined. */
+  redisUrl: string | undefined;
+  /** Prototype variant (trpc-pubsub-proto). */
+  variant: string | undefined;
+}
+
+/** Publishing pauses (setTimeout 1 ms instead of setImmediate) while the guard socket holds more than this. */
+export const GUARD_BYTES = 1024 * 1024;
+
+export interface SaturateResult {
+  events: number;
+  startUs: number;
+  endUs: number;
+  cpuUs: number;
+  /** Event-loop utilization: 1 when the loop never waited for I/O (saturated), whatever other processes took. */
+  elu: number;
+  /** Turns skipped by the backpressure guard. */
+  throttled: number;
+}
+
+function parseArgs(argv: string[]): ServerArgs {
+  const value = (flag: string) => {
+    const index = argv.indexOf(flag);
+    return index === -1 ? undefined : argv[index + 1];
+  };
+  return {
+    role: value('--role') === 'publisher' ? 'publisher' : 'subscriber',
+    redisUrl: value('--redis'),
+    variant: value('--variant'),
+  };
+}
+
+/** Runs a server entry: creates it, then serves the bench commands until the orchestrator goes away. */
+export async function runServer(name: string, create: (args: ServerArgs) => Promise<SystemServer>): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const server = await create(args);
+  let seq = 0;
+  let acked = 0;
+  let onAck: (() => void) | undefined;
+  const gc = (globalThis as { gc?: () => void }).gc;
+
+  const publishOne = () => server.publish(makePayload(++seq));
+
+  serve(
+    {
+      /** CPU time, clock and event-loop utilization counters, for deltas taken by the orchestrator. */
+      cpu: () => {
+        const elu = performance.eventLoopUtilization();
+        return { cpuUs: cpuUs(), nowUs: nowUs(), idleMs: elu.idle, activeMs: elu.active };
+      },
+
+      info: () => ({ subscribers: server.subscribers(), seq, ...process.memoryUsage() }),
+
+      async waitSubscribers({ n, timeoutMs }: { n: number; timeoutMs: number }) {
+        const deadline = Date.now() + timeoutMs;
+        while (server.subscribers() !== n) {
+          if (Date.now() > deadline) throw new Error(`${name}: ${server.subscribers()} subscribers, expected ${n}`);
+          await sleep(10);
+        }
+        return { subscribers: n };
+      },
+
+      /** One event (`perTurn` events) per loop turn for `durationMs`. */
+      saturate({ durationMs, perTurn }: { durationMs: number; perTurn: number }): Promise<SaturateResult> {
+        return new Promise((resolve) => {
+          const startUs = nowUs();
+          const endAt = startUs + durationMs * 1000;
+          const cpu0 = cpuUs();
+          const elu0 = performance.eventLoopUtilization();
+          let events = 0;
+          let throttled = 0;
+          const turn = () => {
+            const now = nowUs();
+            if (now >= endAt) {
+              resolve({ events, startUs, endUs: now, cpuUs: cpuUs() - cpu0, elu: performance.eventLoopUtilization(elu0).utilization, throttled });
+              return;
+            }
+            if (server.buffered() > GUARD_BYTES) {
+              throttled++;
+              setTimeout(turn, 1);
+              return;
+            }
+            for (let i = 0; i < perTurn; i++) publishOne();
+            events += perTurn;
+            setImmediate(turn);
+          };
+          turn();
+        });
+      },
+
+      /** `eventsPerSec` events per second for `durationMs`, each stamped when published. */
+      rate({ eventsPerSec, durationMs }: { eventsPerSec: number; durationMs: number }) {
+        return new Promise((resolve) => {
+          const interval = 1e6 / eventsPerSec;
+          const startUs = nowUs();
+          const endAt = startUs + durationMs * 1000;
+          const cpu0 = cpuUs();
+          const elu0 = performance.eventLoopUtilization();
+          let next = startUs;
+          let events = 0;
+          let late = 0;
+          const tick = () => {
+            let now = nowUs();
+            if (now >= endAt) {
+              resolve({ events, startUs, endUs: now, cpuUs: cpuUs() - cpu0, elu: performance.eventLoopUtilization(elu0).utilization, late });
+              return;
+            }
+            if (now - next > interval) late++;
+            while (next <= now) {
+              publishOne();
+              events++;
+              next += interval;
+            }
+            now = nowUs();
+            setTimeout(tick, Math.max(0, (next - now) / 1000));
+          };
+          tick();
+        });
+      },
+
+      /**
+       * Cross-instance publisher: one event per loop turn for `durationMs`,
+       * pausing while `window` events are not yet acknowledged by the load
+       * generator (relayed by the orchestrator as `ack`), then waits for the
+       * last acknowledgement.
+       */
+      windowed({ durationMs, window, stallMs }: { durationMs: number; window: number; stallMs: number }) {
+        return new Promise((resolve) => {
+          acked = seq;
+          const firstSeq = seq + 1;
+          const startUs = nowUs();
+          const endAt = startUs + durationMs * 1000;
+          const cpu0 = cpuUs();
+          let lastProgress = Date.now();
+          let finished = false;
+          const finish = (drained: boolean) => {
+            if (finished) return;
+            finished = true;
+            clearInterval(watchdog);
+            onAck = undefined;
+            resolve({ events: seq - firstSeq + 1, firstSeq, lastSeq: seq, startUs, endUs: nowUs(), cpuUs: cpuUs() - cpu0, drained });
+          };
+          // One event per loop turn, as long as fewer than `window` are unacknowledged.
+          let scheduled = false;
+          const next = () => {
+            scheduled = false;
+            pump();
+          };
+          const pump = () => {
+            if (finished) return;
+            lastProgress = Date.now();
+            if (nowUs() < endAt) {
+              if (!scheduled && seq - acked < window) {
+                publishOne();
+                scheduled = true;
+                setImmediate(next);
+              }
+            } else if (acked >= seq) {
+              finish(true);
+            }
+          };
+          const watchdog = setInterval(() => {
+            if (Date.now() - lastProgress > stallMs) finish(false);
+            else if (nowUs() >= endAt && acked >= seq) finish(true);
+          }, 5);
+          onAck = pump;
+          pump();
+        });
+      },
+
+      ack({ seq: value }: { seq: number }) {
+        if (value > acked) acked = value;
+        onAck?.();
+      },
+
+      /** Publishes one event now; returns its seq. */
+      probe() {
+        publishOne();
+        return { seq };
+      },
+
+      /** Memory after full garbage collections (needs --expose-gc). */
+      async memory({ settleMs = 160 }: { settleMs?: number } = {}) {
+        if (gc === undefined) throw new Error('start the server with --expose-gc');
+        for (let i = 0; i < 4; i++) {
+          gc();
+          await sleep(settleMs / 4);
+        }
+        return process.memoryUsage();
+      },
+
+      ...profilerCommands(),
+
+      /** Writes a heap snapshot after full garbage collections (bench/heap.ts). */
+      async heapSnapshot({ file }: { file: string }) {
+        if (gc === undefined) throw new Error('start the server with --expose-gc');
+        for (let i = 0; i < 3; i++) {
+          gc();
+          await sleep(40);
+        }
+        return { file: writeHeapSnapshot(file) };
+      },
+
+      exit() {
+        setImmediate(() => {
+          void server.close().finally(() => process.exit(0));
+          setTimeout(() => process.exit(0), 2000).unref();
+        });
+      },
+    },
+    { name, port: server.port, pid: process.pid },
+  );
+}
