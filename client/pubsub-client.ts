@@ -98,7 +98,6 @@ export interface PubSubClient<TRouter extends AnyTRPCRouter> {
  */
 export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSubClientOptions): PubSubClient<TRouter> {
   const retry = { ...DEFAULT_RETRY, ...options.retry };
-  let connected = false;
   let closed = false;
   let failedAttempts = 0;
   let waiters: { resolve: () => void; reject: (error: Error) => void }[] = [];
@@ -129,14 +128,12 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
   const onSocketOpen = () => {
     failedAttempts = 0;
     if (++openSockets > 1) return;
-    connected = true;
     callUser('onConnect', () => options.onConnect?.());
     settleWaiters();
   };
   const onSocketClose = (opened: boolean, code: number | undefined) => {
     if (opened) {
       if (--openSockets > 0) return;
-      connected = false;
     } else {
       failedAttempts++;
     }
@@ -177,7 +174,8 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
   });
   const proxy = trpc as unknown as Record<string, Record<string, Record<string, (...args: unknown[]) => unknown>>>;
 
-  const subscribeTo = (routerKey: string, topicName: string, input: unknown, callback: (event: PubSubEvent) => void) => {
+  /** Subscribes through `trpc.<routerKey>.events` (a topic name, or `allTopics`). */
+  const subscribeTo = (routerKey: string, input: unknown, callback: (event: PubSubEvent) => void) => {
     if (closed) throw new Error('PubSubClient is closed');
     let resolveStarted!: () => void;
     let rejectStarted!: (error: unknown) => void;
@@ -186,9 +184,8 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
       rejectStarted = reject;
     });
     started.catch(() => undefined);
-    const events = proxy[routerKey]?.[EVENTS_PROCEDURE];
-    if (events === undefined) throw new Error(`Unknown topic ${JSON.stringify(topicName)}`);
-    const unsubscribable = events['subscribe']!(input, {
+    // The tRPC proxy answers any path; an unknown topic is refused by the server (NOT_FOUND).
+    const unsubscribable = proxy[routerKey]![EVENTS_PROCEDURE]!['subscribe']!(input, {
       onStarted: () => resolveStarted(),
       onData: (tracked: { id: string; data: unknown }) => {
         if (!isWireEvent(tracked.data)) return;
@@ -197,8 +194,8 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
       onError: (error: TRPCClientError<AnyTRPCRouter>) => {
         rejectStarted(error);
         subscriptions.delete(subscription);
-        if (options.onSubscriptionError !== undefined) callUser('onSubscriptionError', () => options.onSubscriptionError?.(error, topicName));
-        else console.error(`[trpc-pubsub] subscription to ${topicName} failed: ${error.message}`);
+        if (options.onSubscriptionError !== undefined) callUser('onSubscriptionError', () => options.onSubscriptionError?.(error, routerKey));
+        else console.error(`[trpc-pubsub] subscription to ${routerKey} failed: ${error.message}`);
       },
     }) as { unsubscribe: () => void };
     let active = true;
@@ -216,11 +213,11 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
   const client: PubSubClient<TRouter> = {
     trpc,
     get connected() {
-      return connected;
+      return openSockets > 0;
     },
     ready() {
       if (closed) return Promise.reject(new Error('PubSubClient is closed'));
-      if (connected) return Promise.resolve();
+      if (openSockets > 0) return Promise.resolve();
       return new Promise((resolve, reject) => waiters.push({ resolve, reject }));
     },
     subscribe(topicName: string, optionsOrCallback: unknown, maybeCallback?: unknown) {
@@ -228,18 +225,16 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
       const subscribeOptions = (typeof optionsOrCallback === 'function' ? undefined : optionsOrCallback) as { key?: unknown } | undefined;
       if (typeof callback !== 'function') throw new TypeError('subscribe needs a callback');
       const input = subscribeOptions?.key === undefined ? undefined : { key: subscribeOptions.key };
-      return subscribeTo(topicName, topicName, input, callback);
+      return subscribeTo(topicName, input, callback);
     },
     subscribeAll(callback) {
-      return subscribeTo(ALL_TOPICS, ALL_TOPICS, undefined, callback as (event: PubSubEvent) => void);
+      return subscribeTo(ALL_TOPICS, undefined, callback as (event: PubSubEvent) => void);
     },
     async publish(topicName: string, ...args: unknown[]) {
       const [data, publishOptions] = args as [unknown, { key?: unknown } | undefined];
-      const mutation = proxy[topicName]?.[PUBLISH_PROCEDURE];
-      if (mutation === undefined) throw new Error(`Unknown topic ${JSON.stringify(topicName)}`);
       const input: Record<string, unknown> = { data };
       if (publishOptions?.key !== undefined) input['key'] = publishOptions.key;
-      return (await mutation['mutate']!(input)) as { id: string };
+      return (await proxy[topicName]![PUBLISH_PROCEDURE]!['mutate']!(input)) as { id: string };
     },
     async close() {
       if (closed) return;

@@ -40,24 +40,7 @@ export class ChannelIndex {
     return this.#byChannel.size + this.#byTopic.size + (this.#allTopics.size > 0 ? 1 : 0);
   }
 
-  /** Names of the scopes that have sinks (for health and tests). */
-  scopes(): string[] {
-    const names = [...this.#byChannel.keys(), ...[...this.#byTopic.keys()].map((t) => `${t}:*`)];
-    if (this.#allTopics.size > 0) names.push('*');
-    return names;
-  }
-
-  /**
-   * Registers `sink` for `scope`. Returns its remover, safe to call twice.
-   */
-  add(scope: SubscriptionScope, sink: Sink): () => void {
-    this.insert(scope, sink);
-    return () => {
-      this.remove(scope, sink);
-    };
-  }
-
-  /** Registers `sink` for `scope` (no remover is allocated; see {@link remove}). */
+  /** Registers `sink` for `scope`; {@link remove} takes it out. */
   insert(scope: SubscriptionScope, sink: Sink): void {
     const set = this.#setFor(scope, true);
     if (set.has(sink)) throw new Error(`sink already registered for ${scopeName(scope)}`);

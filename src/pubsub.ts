@@ -6,10 +6,10 @@ import { ChannelIndex, type Sink } from './channel-index.js';
 import { EncodedEvent } from './encoded-event.js';
 import type { Engine, EngineHealth } from './engine/engine.js';
 import { memoryEngine } from './engine/memory.js';
-import { EventQueue } from './event-queue.js';
+import { DEFAULT_MAX_QUEUED, EventQueue } from './event-queue.js';
 import { MemoryHistory } from './history.js';
 import { createConsoleLogger, type Logger } from './logger.js';
-import { channelName, scopeName, type SubscriptionScope } from './subscription-scope.js';
+import { channelName, scopeName, topicScope, type SubscriptionScope } from './subscription-scope.js';
 import type { AnyTopic, TopicKey, TopicKeyInput, TopicPayload, TopicPayloadInput, TopicRecord } from './topics.js';
 
 /** The event type server code receives for topic `N` of `TTopics`. */
@@ -113,12 +113,20 @@ export interface PubSubOptions<TTopics extends TopicRecord, TContext = unknown> 
 
 /** What the WebSocket server and the router need from the pubsub; not for application code. */
 export interface PubSubInternals {
-  readonly index: ChannelIndex;
   readonly logger: Logger;
-  /** Resolves the scope of a subscription request, validating topic and key. */
-  scopeOf(topic: string | undefined, key: unknown): SubscriptionScope;
   /** Adds a sink, running the subscribe/unsubscribe hooks; returns its remover. */
   attach(scope: SubscriptionScope, sink: Sink, info: Omit<SubscriptionInfo, 'scope'>): () => void;
+  /**
+   * A bounded async iterator over `scope` (see `PubSub.events`): `toItem`
+   * turns each event into what it yields, `restrict` may wrap its sink.
+   */
+  iterate<T>(
+    scope: SubscriptionScope,
+    signal: AbortSignal | undefined,
+    info: Omit<SubscriptionInfo, 'scope'>,
+    toItem: (encoded: EncodedEvent) => T,
+    restrict?: (sink: Sink) => Sink,
+  ): EventQueue<T>;
   /** Runs the `authorize` option; throws `FORBIDDEN` when refused. */
   authorize(request: AuthorizeRequest<unknown>): Promise<void>;
   /**
@@ -131,10 +139,6 @@ export interface PubSubInternals {
   whenListening(scope: SubscriptionScope): Promise<void> | undefined;
   /** Publishes an already validated payload. */
   publishValidated(topic: string, payload: unknown, key: ChannelKey | undefined): Promise<PubSubEvent>;
-  /** Validates a payload and key for `topic` (throws `BAD_REQUEST`/`NOT_FOUND`). */
-  validate(topic: string, payload: unknown, key: unknown): { payload: unknown; key: ChannelKey | undefined };
-  /** Bound for server-side iterators. */
-  readonly maxQueuedPerIterator: number;
 }
 
 /**
@@ -173,7 +177,7 @@ export class PubSub<TTopics extends TopicRecord, TContext = unknown> {
     this.instanceId = randomBytes(6).toString('base64url').replace(/[^A-Za-z0-9]/g, 'x');
     this.#index = new ChannelIndex({
       onActive: (scope) => this.#listen(scope),
-      onIdle: (scope) => this.#engineCall(() => this.engine.unlisten(scope), 'unlisten'),
+      onIdle: (scope) => void this.#engineCall(() => this.engine.unlisten(scope), 'unlisten', scope),
     });
     const deliver = (event: PubSubEvent) => this.#index.dispatch(new EncodedEvent(event));
     const started = this.engine.start({
@@ -188,16 +192,13 @@ export class PubSub<TTopics extends TopicRecord, TContext = unknown> {
       });
     }
     this.internals = {
-      index: this.#index,
       logger: this.#logger,
-      scopeOf: (topic, key) => this.#scopeOf(topic, key),
       attach: (scope, sink, info) => this.#attach(scope, sink, info),
+      iterate: (scope, signal, info, toItem, restrict) => this.#iterate(scope, signal, info, toItem, restrict),
       authorize: (request) => this.#authorize(request),
       allowedTopics: (ctx) => this.#allowedTopics(ctx),
       whenListening: (scope) => this.#listening.get(scopeName(scope)),
       publishValidated: (topic, payload, key) => this.#publishValidated(topic, payload, key),
-      validate: (topic, payload, key) => this.#validate(topic, payload, key),
-      maxQueuedPerIterator: options.maxQueuedPerIterator ?? 10_000,
     };
   }
 
@@ -268,13 +269,13 @@ export class PubSub<TTopics extends TopicRecord, TContext = unknown> {
     options?: SubscribeOptions<TTopics[N]> & { signal?: AbortSignal },
   ): AsyncIterableIterator<TopicEventOf<TTopics, N>> & AsyncDisposable {
     const opts = (options ?? {}) as { key?: unknown; signal?: AbortSignal };
-    return this.#iterate(this.#scopeOf(topic, opts.key), opts.signal) as AsyncIterableIterator<TopicEventOf<TTopics, N>> &
+    return this.#iterate(this.#scopeOf(topic, opts.key), opts.signal, SERVER, eventOf) as AsyncIterableIterator<TopicEventOf<TTopics, N>> &
       AsyncDisposable;
   }
 
   /** Every topic's events as an async iterator (see {@link events}). */
   allEvents(options?: { signal?: AbortSignal }): AsyncIterableIterator<AnyTopicEventOf<TTopics>> & AsyncDisposable {
-    return this.#iterate({ kind: 'all' }, options?.signal) as AsyncIterableIterator<AnyTopicEventOf<TTopics>> & AsyncDisposable;
+    return this.#iterate({ kind: 'all' }, options?.signal, SERVER, eventOf) as AsyncIterableIterator<AnyTopicEventOf<TTopics>> & AsyncDisposable;
   }
 
   /** Engine health plus local counts. */
@@ -303,14 +304,20 @@ export class PubSub<TTopics extends TopicRecord, TContext = unknown> {
     await this.close();
   }
 
-  #iterate(scope: SubscriptionScope, signal: AbortSignal | undefined): EventQueue<PubSubEvent> {
+  #iterate<T>(
+    scope: SubscriptionScope,
+    signal: AbortSignal | undefined,
+    info: Omit<SubscriptionInfo, 'scope'>,
+    toItem: (encoded: EncodedEvent) => T,
+    restrict: (sink: Sink) => Sink = (sink) => sink,
+  ): EventQueue<T> {
     let remove: (() => void) | undefined;
-    const queue: EventQueue<PubSubEvent> = new EventQueue<PubSubEvent>({
-      maxQueued: this.internals.maxQueuedPerIterator,
+    const queue = new EventQueue<T>({
+      maxQueued: this.#options.maxQueuedPerIterator ?? DEFAULT_MAX_QUEUED,
       signal,
       onEnd: () => remove?.(),
     });
-    if (!queue.ended) remove = this.#attach(scope, { deliver: (encoded) => queue.push(encoded.event) }, { origin: 'server' });
+    if (!queue.ended) remove = this.#attach(scope, restrict({ deliver: (encoded) => queue.push(toItem(encoded)) }), info);
     return queue;
   }
 
@@ -325,7 +332,7 @@ export class PubSub<TTopics extends TopicRecord, TContext = unknown> {
         }
       },
     };
-    const remove = this.#attach(scope, sink, { origin: 'server' });
+    const remove = this.#attach(scope, sink, SERVER);
     const unsubscribe = (() => remove()) as Unsubscribe;
     unsubscribe.unsubscribe = remove;
     unsubscribe[Symbol.dispose] = remove;
@@ -395,12 +402,9 @@ export class PubSub<TTopics extends TopicRecord, TContext = unknown> {
   #scopeOf(topic: string | undefined, key: unknown): SubscriptionScope {
     if (topic === undefined || topic === ALL_TOPICS) return { kind: 'all' };
     const definition = this.#topic(topic);
-    if (definition.key === undefined) {
-      if (key !== undefined) throw badRequest(`Topic "${topic}" has no key`);
-      return { kind: 'channel', topic, key: undefined };
-    }
-    if (key === undefined) return { kind: 'topic', topic };
-    return { kind: 'channel', topic, key: parseKey(topic, definition, key) };
+    if (definition.key === undefined && key !== undefined) throw badRequest(`Topic "${topic}" has no key`);
+    const validKey = key === undefined ? undefined : parseKey(topic, definition, key);
+    return topicScope(topic, definition.key !== undefined, validKey);
   }
 
   #validate(topic: string, payload: unknown, key: unknown): { payload: unknown; key: ChannelKey | undefined } {
@@ -447,34 +451,29 @@ export class PubSub<TTopics extends TopicRecord, TContext = unknown> {
     return event;
   }
 
+  /** Starts the broker subscription of `scope`, remembering it while it is in flight (for `whenListening`). */
   #listen(scope: SubscriptionScope): void {
-    let result: void | Promise<void>;
-    try {
-      result = this.engine.listen(scope);
-    } catch (error) {
-      this.#logger.error('engine listen failed', { scope: scopeName(scope), error: String(error) });
-      return;
-    }
-    if (!(result instanceof Promise)) return;
+    const pending = this.#engineCall(() => this.engine.listen(scope), 'listen', scope);
+    if (pending === undefined) return;
     const name = scopeName(scope);
-    const pending = result.then(
-      () => undefined,
-      (error: unknown) => this.#logger.error('engine listen failed', { scope: name, error: String(error) }),
-    );
     this.#listening.set(name, pending);
     void pending.finally(() => {
       if (this.#listening.get(name) === pending) this.#listening.delete(name);
     });
   }
 
-  #engineCall(call: () => void | Promise<void>, what: string): void {
+  /**
+   * Runs an engine call, logging (never throwing) its failure. Returns a
+   * promise that settles (never rejects) when the call was asynchronous.
+   */
+  #engineCall(call: () => void | Promise<void>, what: string, scope: SubscriptionScope): Promise<void> | undefined {
+    const fail = (error: unknown) => this.#logger.error(`engine ${what} failed`, { scope: scopeName(scope), error: String(error) });
     try {
       const result = call();
-      if (result instanceof Promise) {
-        result.catch((error: unknown) => this.#logger.error(`engine ${what} failed`, { error: String(error) }));
-      }
+      return result instanceof Promise ? result.then(() => undefined, fail) : undefined;
     } catch (error) {
-      this.#logger.error(`engine ${what} failed`, { error: String(error) });
+      fail(error);
+      return undefined;
     }
   }
 }
@@ -488,6 +487,10 @@ function sequenceId(seq: number): string {
   const digits = seq.toString(36);
   return digits.length.toString(36) + digits;
 }
+
+/** Subscription info of server code's own subscriptions. */
+const SERVER: Omit<SubscriptionInfo, 'scope'> = { origin: 'server' };
+const eventOf = (encoded: EncodedEvent): PubSubEvent => encoded.event;
 
 function badRequest(message: string, cause?: unknown): TRPCError {
   return new TRPCError({ code: 'BAD_REQUEST', message, cause });

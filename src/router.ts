@@ -17,9 +17,8 @@ import {
   type WireEvent,
 } from '../client/protocol.js';
 import type { Sink } from './channel-index.js';
-import { EventQueue } from './event-queue.js';
 import type { PubSub, PubSubInternals } from './pubsub.js';
-import type { SubscriptionScope } from './subscription-scope.js';
+import { topicScope, type SubscriptionScope } from './subscription-scope.js';
 import type { AnyTopic, TopicKey, TopicKeyInput, TopicPayload, TopicPayloadInput, TopicRecord } from './topics.js';
 
 /** The event a tRPC subscriber of topic `N` receives inside `{ id, data }`. */
@@ -145,21 +144,13 @@ export class TopicSubscription implements AsyncIterable<TrackedEnvelope<WireEven
   }
 
   [Symbol.asyncIterator](): AsyncIterator<TrackedEnvelope<WireEvent>> {
-    type Item = TrackedEnvelope<WireEvent>;
-    let remove: (() => void) | undefined;
-    const queue = new EventQueue<Item>({
-      maxQueued: this.internals.maxQueuedPerIterator,
-      signal: this.signal,
-      onEnd: () => remove?.(),
-    });
-    if (!queue.ended) {
-      remove = this.internals.attach(
-        this.scope,
-        this.restrict({ deliver: (encoded) => queue.push(tracked(encoded.event.id, encoded.wire)) }),
-        { origin: 'trpc', ctx: this.ctx },
-      );
-    }
-    return queue;
+    return this.internals.iterate(
+      this.scope,
+      this.signal,
+      { origin: 'trpc', ctx: this.ctx },
+      (encoded) => tracked(encoded.event.id, encoded.wire),
+      (sink) => this.restrict(sink),
+    );
   }
 }
 
@@ -228,7 +219,8 @@ function eventsProcedure(base: AnyBaseProcedure, internals: PubSubInternals, nam
       : z.strictObject({ key: definition.key.optional(), lastEventId: lastEventIdSchema }).optional();
   return base.input(readable(input, `${name}.${EVENTS_PROCEDURE}`)).subscription(
     async ({ ctx, input: parsed, signal }: { ctx: unknown; input: { key?: ChannelKey } | undefined; signal: AbortSignal | undefined }) => {
-      const scope = internals.scopeOf(name, parsed?.key);
+      // The key was validated by the input parser: build the scope without parsing it again.
+      const scope = topicScope(name, definition.key !== undefined, parsed?.key);
       await internals.authorize({ ctx, topic: name, key: parsed?.key, action: 'subscribe' });
       return new TopicSubscription(internals, scope, ctx, signal);
     },

@@ -10,6 +10,14 @@ export type SubscriptionScope =
   | { readonly kind: 'all' };
 
 /**
+ * The scope of a subscription to `topic` with an already validated `key`:
+ * one channel, or every key of a keyed topic when `key` is omitted.
+ */
+export function topicScope(topic: string, keyed: boolean, key: ChannelKey | undefined): SubscriptionScope {
+  return keyed && key === undefined ? { kind: 'topic', topic } : { kind: 'channel', topic, key };
+}
+
+/**
  * The channel name of a topic and key, as used by indexes, histories and
  * brokers: `topic` or `topic:key`. Topic names never contain `:`, so the
  * split is unambiguous whatever the key holds.

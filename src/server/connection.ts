@@ -119,16 +119,6 @@ export class Connection implements CoalescedSocket {
     (this as SocketWithConnection)[kConnection].#onClose(code, reason);
   };
 
-  /** Number of active subscriptions. */
-  get subscriptionCount(): number {
-    return this.#subscriptions.size;
-  }
-
-  /** The connection's context, once created. */
-  get ctx(): unknown {
-    return this.#ctx;
-  }
-
   /**
    * Writes a complete pre-built WebSocket frame (see `textFrame`) straight
    * to the TCP socket, coalesced per loop turn, applying the slow-consumer
@@ -189,21 +179,18 @@ export class Connection implements CoalescedSocket {
     this.#respond({ id, jsonrpc, error: this.#errorShape(error, type, path, input) });
   }
 
-  #createContext(connectionParams: Record<string, string | undefined> | null): Promise<{ ok: true } | { ok: false; error: TRPCError }> {
-    const run = async () => {
-      try {
-        const req = this.#req;
-        this.#req = undefined;
-        if (req !== undefined) this.#ctx = await this.deps.createContext?.({ req, res: this.socket, info: { connectionParams } });
-        return { ok: true } as const;
-      } catch (cause) {
-        const error = getTRPCErrorFromUnknown(cause);
-        this.#respondError(null, undefined, error, 'unknown', undefined, undefined);
-        setImmediate(() => this.socket.close());
-        return { ok: false, error } as const;
-      }
-    };
-    return run();
+  async #createContext(connectionParams: Record<string, string | undefined> | null): Promise<{ ok: true } | { ok: false; error: TRPCError }> {
+    try {
+      const req = this.#req;
+      this.#req = undefined;
+      if (req !== undefined) this.#ctx = await this.deps.createContext?.({ req, res: this.socket, info: { connectionParams } });
+      return { ok: true };
+    } catch (cause) {
+      const error = getTRPCErrorFromUnknown(cause);
+      this.#respondError(null, undefined, error, 'unknown', undefined, undefined);
+      setImmediate(() => this.socket.close());
+      return { ok: false, error };
+    }
   }
 
   #onMessage(data: Buffer, isBinary: boolean): void {
@@ -491,15 +478,14 @@ const METHODS = new Set(['query', 'mutation', 'subscription', 'subscription.stop
 
 /**
  * Strict checks tRPC's own parser is lenient about (it lets objects pass as
- * ids): ids are finite numbers or strings of at most 64 characters.
+ * ids): see {@link isRequestId}.
  */
 function requestProblem(raw: unknown): TRPCError | undefined {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     return new TRPCError({ code: 'PARSE_ERROR', message: 'Message must be a JSON object' });
   }
   const { id, method } = raw as { id?: unknown; method?: unknown };
-  const idOk = id === null || (typeof id === 'number' && Number.isSafeInteger(id)) || (typeof id === 'string' && id.length > 0 && id.length <= 64);
-  if (!idOk) return new TRPCError({ code: 'PARSE_ERROR', message: '`id` must be an integer or a string of 1-64 characters' });
+  if (id !== null && !isRequestId(id)) return new TRPCError({ code: 'PARSE_ERROR', message: '`id` must be an integer or a string of 1-64 characters' });
   if (typeof method !== 'string' || !METHODS.has(method)) {
     return new TRPCError({ code: 'METHOD_NOT_SUPPORTED', message: `Unknown method ${JSON.stringify(method)}` });
   }
@@ -527,8 +513,12 @@ function nextOrAbort<T>(iterator: AsyncIterator<T>, signal: AbortSignal): Promis
 function requestIdOf(raw: unknown): { id: RequestId | null; jsonrpc: '2.0' | undefined } {
   if (typeof raw !== 'object' || raw === null) return { id: null, jsonrpc: undefined };
   const { id, jsonrpc } = raw as { id?: unknown; jsonrpc?: unknown };
-  const validId = (typeof id === 'number' && Number.isSafeInteger(id)) || (typeof id === 'string' && id.length > 0 && id.length <= 64) ? id : null;
-  return { id: validId, jsonrpc: jsonrpc === '2.0' ? '2.0' : undefined };
+  return { id: isRequestId(id) ? id : null, jsonrpc: jsonrpc === '2.0' ? '2.0' : undefined };
+}
+
+/** A well-formed operation id: a safe integer, or a string of 1-64 characters. */
+function isRequestId(id: unknown): id is RequestId {
+  return (typeof id === 'number' && Number.isSafeInteger(id)) || (typeof id === 'string' && id.length > 0 && id.length <= 64);
 }
 
 function messageOf(cause: unknown, fallback: string): string {

@@ -249,8 +249,7 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
       const grace = this.#options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
       await this.#allClosedWithin(grace);
       for (const connection of this.#connections) connection.socket.close(CloseCode.GoingAway, 'server shutting down');
-      const terminated = this.#allClosedWithin(1000);
-      await terminated;
+      await this.#allClosedWithin(1000);
       for (const connection of this.#connections) connection.socket.terminate();
       await this.#allClosedWithin(1000);
     }

@@ -19,10 +19,10 @@ describe('ChannelIndex', () => {
     const room2 = recordingSink();
     const everyRoom = recordingSink();
     const everything = recordingSink();
-    index.add({ kind: 'channel', topic: 'chat', key: 'r1' }, room1.sink);
-    index.add({ kind: 'channel', topic: 'chat', key: 'r2' }, room2.sink);
-    index.add({ kind: 'topic', topic: 'chat' }, everyRoom.sink);
-    index.add({ kind: 'all' }, everything.sink);
+    index.insert({ kind: 'channel', topic: 'chat', key: 'r1' }, room1.sink);
+    index.insert({ kind: 'channel', topic: 'chat', key: 'r2' }, room2.sink);
+    index.insert({ kind: 'topic', topic: 'chat' }, everyRoom.sink);
+    index.insert({ kind: 'all' }, everything.sink);
     index.dispatch(new EncodedEvent(event('e1', 'chat', 'r1')));
     index.dispatch(new EncodedEvent(event('e2', 'news')));
     expect(room1.got).toEqual(['e1']);
@@ -35,16 +35,17 @@ describe('ChannelIndex', () => {
     const log: string[] = [];
     const index = new ChannelIndex({ onActive: (s) => log.push(`+${s.kind}`), onIdle: (s) => log.push(`-${s.kind}`) });
     const scope: SubscriptionScope = { kind: 'channel', topic: 'chat', key: 'r1' };
-    const removeA = index.add(scope, recordingSink().sink);
-    const removeB = index.add(scope, recordingSink().sink);
-    removeA();
-    removeA();
+    const a = recordingSink().sink;
+    const b = recordingSink().sink;
+    index.insert(scope, a);
+    index.insert(scope, b);
+    expect(index.remove(scope, a)).toBe(true);
+    expect(index.remove(scope, a)).toBe(false);
     expect(index.size).toBe(1);
-    removeB();
+    expect(index.remove(scope, b)).toBe(true);
     expect(log).toEqual(['+channel', '-channel']);
     expect(index.size).toBe(0);
     expect(index.scopeCount).toBe(0);
-    expect(index.scopes()).toEqual([]);
   });
 });
 
