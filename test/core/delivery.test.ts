@@ -89,11 +89,9 @@ describe('delivery', () => {
   it('sends no frame for a stopped subscription, on the wire', async () => {
     await using srv = await startServer();
     const raw = await rawClient(srv.url);
-    raw.send({ id: 1, method: 'subscription', params: { path: 'news.events' } });
-    await raw.waitForMessage(reply(1, 'started'));
+    await raw.subscribe(1, 'news.events');
 
-    raw.send({ id: 1, method: 'subscription.stop' });
-    await raw.waitForMessage(reply(1, 'stopped'));
+    await raw.stop(1);
     await srv.pubsub.publish('news', { title: 'after stop' });
 
     await raw.waitForMessage(reply(1, 'data'), { expire: 150 });

@@ -231,8 +231,7 @@ describe('frames over maxMessageBytes', () => {
     await using srv = await startServer({ server: { maxMessageBytes: 1024 } });
     const observer = await startObserver(srv);
     const raw = await rawClient(srv.url);
-    raw.send({ id: 1, method: 'subscription', params: { path: 'news.events' } });
-    await raw.waitForMessage(reply(1, 'started'));
+    await raw.subscribe(1, 'news.events');
 
     raw.send({ id: 2, method: 'mutation', params: { path: 'news.publish', input: { data: { title: 'x'.repeat(2000) } } } });
 

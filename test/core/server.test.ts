@@ -94,8 +94,7 @@ describe('graceful shutdown', () => {
   it('tells clients to reconnect, then closes them with 1001; close() twice is fine', async () => {
     await using srv = await startServer({ server: { shutdownGraceMs: 50 } });
     const raw = await rawClient(srv.url);
-    raw.send({ id: 1, method: 'subscription', params: { path: 'news.events' } });
-    await raw.waitForMessage(reply(1, 'started'));
+    await raw.subscribe(1, 'news.events');
 
     const closing = srv.server.close();
     expect(srv.server.health().status).toBe('closing');
@@ -188,8 +187,7 @@ describe('cleanup', () => {
     const convenience = pubsubClient(srv.url);
     await convenience.subscribe('chat', { key: 'room-2' }, () => undefined).started;
     const raw = await rawClient(srv.url);
-    raw.send({ id: 'x', method: 'subscription', params: { path: 'news.events' } });
-    await raw.waitForMessage(reply('x', 'started'));
+    await raw.subscribe('x', 'news.events');
     await srv.pubsub.publish('chat', { user: 'ann', text: 'through every prefix' }, { key: 'room-1' });
     expect(idleState(srv)).toEqual({ connections: 4, subscriptions: 8, channels: 5, framePrefixes: 4 });
 
@@ -197,8 +195,7 @@ describe('cleanup', () => {
     await vi.waitFor(() => expect(idleState(srv)).toEqual({ connections: 4, subscriptions: 5, channels: 5, framePrefixes: 4 }));
     for (const client of stock) await client.close();
     await convenience.close();
-    raw.send({ id: 'x', method: 'subscription.stop' });
-    await raw.waitForMessage(reply('x', 'stopped'));
+    await raw.stop('x');
 
     await expectIdle(srv, { connections: 1 });
     await raw.close();
@@ -311,9 +308,7 @@ describe('races with a pending subscription', () => {
     gated.gates[1]?.resolve(true);
     await raw.waitForMessage(reply(1, 'started'));
     expect(srv.pubsub.health().subscriptions).toBe(1);
-    raw.send({ id: 1, method: 'subscription.stop' });
-
-    await raw.waitForMessage(reply(1, 'stopped'));
+    await raw.stop(1);
     expect(srv.pubsub.health()).toMatchObject({ subscriptions: 0, channels: 0 });
     await raw.waitForMessage(reply(1, 'started'), { expire: 50 });
   });
@@ -321,13 +316,10 @@ describe('races with a pending subscription', () => {
   it('lets a stopped id be used again for a new subscription', async () => {
     await using srv = await startServer();
     const raw = await rawClient(srv.url);
-    raw.send({ id: 1, method: 'subscription', params: { path: 'news.events' } });
-    await raw.waitForMessage(reply(1, 'started'));
-    raw.send({ id: 1, method: 'subscription.stop' });
-    await raw.waitForMessage(reply(1, 'stopped'));
+    await raw.subscribe(1, 'news.events');
+    await raw.stop(1);
 
-    raw.send({ id: 1, method: 'subscription', params: { path: 'tick.events' } });
-    await raw.waitForMessage(reply(1, 'started'));
+    await raw.subscribe(1, 'tick.events');
     await srv.pubsub.publish('news', { title: 'old subscription' });
     await srv.pubsub.publish('tick');
 
