@@ -10,9 +10,8 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildLibrary } from './lib/build.js';
-import { ChildProc, killAll, ROOT } from './lib/ipc.js';
-import type { ServerEntry, WireProtocol } from './lib/systems.js';
+import { ROOT } from './lib/ipc.js';
+import { arg, runTool, startPair } from './lib/tool.js';
 
 interface Snapshot {
   snapshot: { meta: { node_fields: string[]; node_types: [string[], ...unknown[]]; edge_fields: string[]; edge_types: [string[], ...unknown[]] } };
@@ -126,17 +125,7 @@ export function diff(beforeFile: string, afterFile: string, subs: number, top: n
   ].join('\n');
 }
 
-const ENTRIES: Record<string, { entry: ServerEntry; protocol: WireProtocol }> = {
-  'raw-ws': { entry: 'raw-ws', protocol: 'raw' },
-  'trpc-pubsub': { entry: 'trpc-pubsub', protocol: 'trpc' },
-  'trpc-by-hand': { entry: 'trpc-by-hand', protocol: 'trpc' },
-  'socket.io': { entry: 'socket-io', protocol: 'socket.io' },
-};
 
-function arg(argv: string[], flag: string): string | undefined {
-  const i = argv.indexOf(flag);
-  return i === -1 ? undefined : argv[i + 1];
-}
 
 async function main(argv: string[]): Promise<void> {
   const subs = Number(arg(argv, '--subs') ?? 1000);
@@ -147,22 +136,9 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const system = arg(argv, '--system') ?? 'trpc-pubsub';
-  const proto = /^trpc-pubsub-proto:(.+)$/.exec(system);
-  const spec = proto !== null ? { entry: 'trpc-pubsub-proto' as const, protocol: 'trpc' as const } : ENTRIES[system];
-  if (spec === undefined) throw new Error(`unknown system ${system}`);
   const out = join(ROOT, 'bench', 'out', 'heap');
   mkdirSync(out, { recursive: true });
-  const [loadgen, server] = await Promise.all([
-    ChildProc.start({ name: 'loadgen', script: 'bench/loadgen.ts', cpu: 1 }),
-    ChildProc.start<{ port: number }>({
-      name: system,
-      env: buildLibrary(argv.includes('--source')),
-      script: `bench/servers/${spec.entry}.ts`,
-      cpu: 0,
-      nodeArgs: ['--expose-gc'],
-      args: proto !== null ? ['--variant', proto[1]!] : [],
-    }),
-  ]);
+  const { spec, loadgen, server } = await startPair(system, argv);
   const connect = async (n: number) => {
     await loadgen.call('connect', { name: 'heap', protocol: spec.protocol, port: server.info.port, n, concurrency: 100, timeoutMs: 20_000 }, 120_000);
     await server.call('waitSubscribers', { n, timeoutMs: 20_000 });
@@ -189,11 +165,4 @@ async function main(argv: string[]): Promise<void> {
   await Promise.all([server.stop(2000), loadgen.stop(2000)]);
 }
 
-try {
-  await main(process.argv.slice(2));
-} catch (error) {
-  console.error(error);
-  killAll();
-  process.exit(1);
-}
-killAll();
+await runTool(main);

@@ -12,9 +12,8 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildLibrary } from './lib/build.js';
-import { ChildProc, killAll, ROOT } from './lib/ipc.js';
-import type { ServerEntry, WireProtocol } from './lib/systems.js';
+import { ROOT } from './lib/ipc.js';
+import { arg, runTool, startPair } from './lib/tool.js';
 import type { SaturateResult } from './servers/common.js';
 
 interface CallFrame {
@@ -104,17 +103,7 @@ export function summarize(profile: CpuProfile, top: number): string {
   return lines.join('\n');
 }
 
-function arg(argv: string[], flag: string): string | undefined {
-  const i = argv.indexOf(flag);
-  return i === -1 ? undefined : argv[i + 1];
-}
 
-const ENTRIES: Record<string, { entry: ServerEntry; protocol: WireProtocol; args: string[] }> = {
-  'raw-ws': { entry: 'raw-ws', protocol: 'raw', args: [] },
-  'trpc-pubsub': { entry: 'trpc-pubsub', protocol: 'trpc', args: [] },
-  'trpc-by-hand': { entry: 'trpc-by-hand', protocol: 'trpc', args: [] },
-  'socket.io': { entry: 'socket-io', protocol: 'socket.io', args: [] },
-};
 
 async function main(argv: string[]): Promise<void> {
   const top = Number(arg(argv, '--top') ?? 30);
@@ -124,26 +113,13 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const system = arg(argv, '--system') ?? 'trpc-pubsub';
-  const proto = /^trpc-pubsub-proto:(.+)$/.exec(system);
-  const spec = proto !== null ? { entry: 'trpc-pubsub-proto' as const, protocol: 'trpc' as const, args: ['--variant', proto[1]!] } : ENTRIES[system];
-  if (spec === undefined) throw new Error(`unknown system ${system}`);
   const subs = Number(arg(argv, '--subs') ?? 1000);
   const seconds = Number(arg(argv, '--seconds') ?? 8);
   const perTurn = Number(arg(argv, '--per-turn') ?? 1);
   const out = join(ROOT, 'bench', 'out', 'profiles');
   mkdirSync(out, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const [loadgen, server] = await Promise.all([
-    ChildProc.start({ name: 'loadgen', script: 'bench/loadgen.ts', cpu: 1 }),
-    ChildProc.start<{ port: number }>({
-      name: system,
-      env: buildLibrary(argv.includes('--source')),
-      script: `bench/servers/${spec.entry}.ts`,
-      cpu: 0,
-      nodeArgs: ['--expose-gc'],
-      args: spec.args,
-    }),
-  ]);
+  const { spec, loadgen, server } = await startPair(system, argv);
   const name = 'profile';
   const stamp2 = `${system.replace(/[^a-z0-9.-]/gi, '_')}-${subs}-${stamp}`;
   const serverFile = join(out, `${stamp2}.cpuprofile`);
@@ -193,11 +169,4 @@ async function main(argv: string[]): Promise<void> {
   await Promise.all([server.stop(2000), loadgen.stop(2000)]);
 }
 
-try {
-  await main(process.argv.slice(2));
-} catch (error) {
-  console.error(error);
-  killAll();
-  process.exit(1);
-}
-killAll();
+await runTool(main);
