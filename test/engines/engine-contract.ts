@@ -142,7 +142,8 @@ export function describeEngineContract(title: string, harness: EngineHarness, op
       for (const boxes of perInstance) {
         expect(await boxes.room1.next()).toEqual(chat);
         expect(await boxes.everyRoom.next()).toEqual(chat);
-        expect(await boxes.everything.take(2)).toEqual([chat, meter]);
+        // Two topics: no order between them (on a Cluster they live on different masters).
+        expect(await boxes.everything.take(2)).toEqual(expect.arrayContaining([chat, meter]));
         expect(await boxes.meter7.next()).toEqual(meter);
         expect(boxes.meter7.items[0]!.key).toBe(7);
         await Promise.all([boxes.room1.nothing(), boxes.room2.nothing(), boxes.everyRoom.nothing(), boxes.everything.nothing()]);
