@@ -357,18 +357,17 @@ async function roundtrip(name: string, server: ChildProc, subscribers: number, m
 
 const want = (scenario: Scenario) => options.scenarios.has(scenario);
 
-async function tenThousand(target: Target): Promise<void> {
-  const server = servers.get(target.label)!;
-  const name = `${target.label}:10k`;
-  // Warm the connection path (JIT, lazy module state) and let the heap reach
-  // its working size with a full cycle of the same size before the baseline.
-  await connect(name, target, server as ChildProc<{ port: number }>, MEMORY_WARM);
+/**
+ * Connects 10,000 subscribers to `server` after a warm-up cycle and, when
+ * the memory scenario is on, records RSS and heap growth per subscriber.
+ * Leaves the subscribers connected; returns the connect figures.
+ */
+async function tenThousandConnected(name: string, target: Target, server: ChildProc<{ port: number }>) {
+  // Warm the connection path (JIT, lazy module state) before the baseline.
+  await connect(name, target, server, MEMORY_WARM);
   await disconnect(name, server);
   const base = await server.call<NodeJS.MemoryUsage>('memory', { settleMs: MEMORY_SETTLE_MS });
-  const conn = await connect(name, target, server as ChildProc<{ port: number }>, SUBS_10K);
-  if (want('connect')) {
-    record('connect', target.label, { subscribers: SUBS_10K, ...conn, complete: true, note: `concurrency ${CONCURRENCY}` });
-  }
+  const conn = await connect(name, target, server, SUBS_10K);
   if (want('memory')) {
     await sleep(500);
     const after = await server.call<NodeJS.MemoryUsage>('memory', { settleMs: MEMORY_SETTLE_MS });
@@ -380,10 +379,41 @@ async function tenThousand(target: Target): Promise<void> {
       note: `heap ${fmt((after.heapUsed - base.heapUsed) / SUBS_10K / 1024)} KB/sub; RSS ${fmt(base.rss / 2 ** 20, 1)} → ${fmt(after.rss / 2 ** 20, 1)} MiB`,
     });
   }
+  return conn;
+}
+
+async function tenThousand(target: Target): Promise<void> {
+  const server = servers.get(target.label)! as ChildProc<{ port: number }>;
+  const name = `${target.label}:10k`;
+  const conn = await tenThousandConnected(name, target, server);
+  if (want('connect')) {
+    record('connect', target.label, { subscribers: SUBS_10K, ...conn, complete: true, note: `concurrency ${CONCURRENCY}` });
+  }
   if (want('fanout-10k')) {
     for (let rep = 0; rep < options.repeat; rep++) record('fanout-10k', target.label, await saturation(name, server, SUBS_10K, 1));
   }
   await disconnect(name, server);
+}
+
+/**
+ * Further memory samples, each on a fresh server process: RSS after GC
+ * depends on when V8 and the allocator hand pages back, so it varies more
+ * between processes than the heap does; the table shows the median.
+ * Repetitions interleave the systems.
+ */
+async function moreMemorySamples(targets: Target[]): Promise<void> {
+  for (let rep = 1; rep < options.repeat; rep++) {
+    for (const target of targets) {
+      const name = `${target.label}:memory-${rep + 1}`;
+      const server = await startServer(target, [], 0, name);
+      try {
+        await tenThousandConnected(name, target, server);
+        await disconnect(name, server);
+      } finally {
+        await server.stop(3000);
+      }
+    }
+  }
 }
 
 async function oneThousand(targets: Target[]): Promise<void> {
@@ -710,6 +740,10 @@ async function main(): Promise<void> {
       log(`10k subscribers: ${target.label}`);
       await tenThousand(target);
     }
+  }
+  if (want('memory') && options.repeat > 1) {
+    log(`memory: ${options.repeat - 1} more sample(s) per system, each on a fresh server`);
+    await moreMemorySamples(options.targets);
   }
   if (want('fanout-1k') || want('burst') || want('latency')) {
     log('1k subscribers');

@@ -114,8 +114,15 @@ export interface PubSubOptions<TTopics extends TopicRecord, TContext = unknown> 
 /** What the WebSocket server and the router need from the pubsub; not for application code. */
 export interface PubSubInternals {
   readonly logger: Logger;
-  /** Adds a sink, running the subscribe/unsubscribe hooks; returns its remover. */
-  attach(scope: SubscriptionScope, sink: Sink, info: Omit<SubscriptionInfo, 'scope'>): () => void;
+  /** Adds a sink to `scope`, running the `onSubscribe` hook; {@link detach} takes it out. */
+  attach(scope: SubscriptionScope, sink: Sink, info: Omit<SubscriptionInfo, 'scope'>): void;
+  /**
+   * Takes a sink {@link attach} added out of `scope`, running the
+   * `onUnsubscribe` hook with `info`; does nothing the second time.
+   * (No remover closure per subscription: an idle subscription is one small
+   * object.)
+   */
+  detach(scope: SubscriptionScope, sink: Sink, info: Omit<SubscriptionInfo, 'scope'>): void;
   /**
    * A bounded async iterator over `scope` (see `PubSub.events`): `toItem`
    * turns each event into what it yields, `restrict` may wrap its sink.
@@ -194,6 +201,7 @@ export class PubSub<TTopics extends TopicRecord, TContext = unknown> {
     this.internals = {
       logger: this.#logger,
       attach: (scope, sink, info) => this.#attach(scope, sink, info),
+      detach: (scope, sink, info) => this.#detach(scope, sink, info),
       iterate: (scope, signal, info, toItem, restrict) => this.#iterate(scope, signal, info, toItem, restrict),
       authorize: (request) => this.#authorize(request),
       allowedTopics: (ctx) => this.#allowedTopics(ctx),
@@ -317,7 +325,11 @@ export class PubSub<TTopics extends TopicRecord, TContext = unknown> {
       signal,
       onEnd: () => remove?.(),
     });
-    if (!queue.ended) remove = this.#attach(scope, restrict({ deliver: (encoded) => queue.push(toItem(encoded)) }), info);
+    if (!queue.ended) {
+      const sink = restrict({ deliver: (encoded) => queue.push(toItem(encoded)) });
+      this.#attach(scope, sink, info);
+      remove = () => this.#detach(scope, sink, info);
+    }
     return queue;
   }
 
@@ -332,23 +344,24 @@ export class PubSub<TTopics extends TopicRecord, TContext = unknown> {
         }
       },
     };
-    const remove = this.#attach(scope, sink, SERVER);
+    this.#attach(scope, sink, SERVER);
+    const remove = () => this.#detach(scope, sink, SERVER);
     const unsubscribe = (() => remove()) as Unsubscribe;
     unsubscribe.unsubscribe = remove;
     unsubscribe[Symbol.dispose] = remove;
     return unsubscribe;
   }
 
-  #attach(scope: SubscriptionScope, sink: Sink, info: Omit<SubscriptionInfo, 'scope'>): () => void {
+  #attach(scope: SubscriptionScope, sink: Sink, info: Omit<SubscriptionInfo, 'scope'>): void {
     if (this.#closed) throw new TRPCError({ code: 'SERVICE_UNAVAILABLE', message: 'PubSub is closed' });
-    const index = this.#index;
-    index.insert(scope, sink);
-    const hooked = this.#options.onSubscribe !== undefined || this.#options.onUnsubscribe !== undefined;
-    const full: SubscriptionInfo | undefined = hooked ? { scope, origin: info.origin, ctx: info.ctx } : undefined;
-    if (full !== undefined) this.#hook('onSubscribe', full);
-    return () => {
-      if (index.remove(scope, sink) && full !== undefined) this.#hook('onUnsubscribe', full);
-    };
+    this.#index.insert(scope, sink);
+    if (this.#options.onSubscribe !== undefined) this.#hook('onSubscribe', { scope, origin: info.origin, ctx: info.ctx });
+  }
+
+  #detach(scope: SubscriptionScope, sink: Sink, info: Omit<SubscriptionInfo, 'scope'>): void {
+    if (this.#index.remove(scope, sink) && this.#options.onUnsubscribe !== undefined) {
+      this.#hook('onUnsubscribe', { scope, origin: info.origin, ctx: info.ctx });
+    }
   }
 
   #hook(name: 'onSubscribe' | 'onUnsubscribe', info: SubscriptionInfo): void {

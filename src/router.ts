@@ -108,6 +108,9 @@ export interface TopicProceduresOptions {
   procedure?: AnyBaseProcedure;
 }
 
+/** The scope of every all-topics subscription (read-only, shared). */
+const ALL_TOPICS_SCOPE: SubscriptionScope = { kind: 'all' };
+
 const lastEventIdSchema = z
   .string()
   .regex(EVENT_ID_PATTERN, 'lastEventId must be 1-128 characters of [A-Za-z0-9._:-]')
@@ -185,7 +188,7 @@ export function topicProcedures<TTopics extends TopicRecord>(
       .input(readable(z.strictObject({ lastEventId: lastEventIdSchema }).optional(), `${ALL_TOPICS}.${EVENTS_PROCEDURE}`))
       .subscription(async ({ ctx, signal }: { ctx: unknown; signal: AbortSignal | undefined }) => {
         const allowed = await internals.allowedTopics(ctx);
-        return new TopicSubscription(internals, { kind: 'all' }, ctx, signal, allowed);
+        return new TopicSubscription(internals, ALL_TOPICS_SCOPE, ctx, signal, allowed);
       }),
   };
   return record as TopicProceduresRecord<TTopics>;
@@ -217,11 +220,15 @@ function eventsProcedure(base: AnyBaseProcedure, internals: PubSubInternals, nam
     definition.key === undefined
       ? z.strictObject({ lastEventId: lastEventIdSchema }).optional()
       : z.strictObject({ key: definition.key.optional(), lastEventId: lastEventIdSchema }).optional();
+  const keyed = definition.key !== undefined;
+  // Scopes are read-only: subscriptions without a key share one (no object per subscriber).
+  const keylessScope = topicScope(name, keyed, undefined);
   return base.input(readable(input, `${name}.${EVENTS_PROCEDURE}`)).subscription(
     async ({ ctx, input: parsed, signal }: { ctx: unknown; input: { key?: ChannelKey } | undefined; signal: AbortSignal | undefined }) => {
       // The key was validated by the input parser: build the scope without parsing it again.
-      const scope = topicScope(name, definition.key !== undefined, parsed?.key);
-      await internals.authorize({ ctx, topic: name, key: parsed?.key, action: 'subscribe' });
+      const key = parsed?.key;
+      const scope = key === undefined ? keylessScope : topicScope(name, keyed, key);
+      await internals.authorize({ ctx, topic: name, key, action: 'subscribe' });
       return new TopicSubscription(internals, scope, ctx, signal);
     },
   );

@@ -18,9 +18,20 @@ import { CloseCode, PING, PONG } from '../../client/protocol.js';
 import type { Sink } from '../channel-index.js';
 import type { EncodedEvent } from '../encoded-event.js';
 import type { Logger } from '../logger.js';
+import type { PubSubInternals } from '../pubsub.js';
 import { TopicSubscription } from '../router.js';
+import type { SubscriptionScope } from '../subscription-scope.js';
 import type { FramePool, FramePrefix } from './frame-pool.js';
 import type { CreateContextOptions } from './options.js';
+import {
+  tableDelete,
+  tableEntries,
+  tableGet,
+  tableSet,
+  tableSize,
+  type RequestId,
+  type SubscriptionTable,
+} from './subscription-table.js';
 import type { CoalescedSocket, WriteCoalescer } from './write-coalescer.js';
 
 const OPEN = 1;
@@ -40,24 +51,26 @@ export interface ConnectionDeps {
   onError: ((info: { error: TRPCError; path: string | undefined; type: string; input: unknown; ctx: unknown }) => void) | undefined;
 }
 
-type RequestId = string | number;
-
 const kConnection = Symbol('trpc-pubsub.connection');
 type SocketWithConnection = WebSocket & { [kConnection]: Connection };
 /** The context of a server without `createContext`: ready at once, shared. */
 const CONTEXT_READY: Promise<{ ok: true }> = Promise.resolve({ ok: true });
 
-/** One running subscription of a connection. */
-interface ActiveSubscription {
-  /**
-   * Stops it while it is being set up or iterated; dropped once a topic
-   * subscription is served from the index (its `topic.remove` stops it), so
-   * an idle subscription holds no AbortController.
-   */
-  abort: AbortController | undefined;
-  /** Set once it is served from the topic index. */
-  topic: TopicSink | undefined;
+/**
+ * A subscription being set up, or one of the application's own
+ * subscriptions being iterated. A topic subscription is replaced in the
+ * table by its {@link TopicSink} once it is served from the index, so an
+ * idle topic subscription holds no AbortController.
+ */
+class RunningSubscription {
+  /** Stops the set-up or the iteration. */
+  readonly abort = new AbortController();
+
+  constructor(readonly id: RequestId) {}
 }
+
+/** What a connection's subscription table holds. */
+type Subscription = RunningSubscription | TopicSink;
 
 /**
  * One client socket speaking the tRPC v11 WebSocket protocol. Topic
@@ -73,12 +86,13 @@ export class Connection implements CoalescedSocket {
   lastTurn = -1;
   /** {@link WriteCoalescer} state: whether the socket is corked until the turn ends. */
   corked = false;
-  /** Time of the last message from the client (keepalive). */
-  lastSeenAt = Date.now();
-  /** When a keepalive PING was sent and not yet answered. */
-  pingSentAt: number | undefined;
+  /**
+   * {@link KeepAlive} ticks since the last message from the client (a small
+   * integer: no timestamp, which V8 would box, per connection).
+   */
+  quietTicks = 0;
 
-  readonly #subscriptions = new Map<RequestId, ActiveSubscription>();
+  #subscriptions: SubscriptionTable<Subscription> = undefined;
   /** The upgrade request, kept only until the context is created. */
   #req: IncomingMessage | undefined;
   /** Aborts queries and mutations in flight when the socket closes; made on first use. */
@@ -105,6 +119,16 @@ export class Connection implements CoalescedSocket {
     socket.on('message', Connection.#messageListener);
     socket.on('error', Connection.#errorListener);
     socket.on('close', Connection.#closeListener);
+  }
+
+  /** Where this connection's topic frames are built. */
+  get framePool(): FramePool {
+    return this.deps.framePool;
+  }
+
+  /** The context `createContext` made (`undefined` before, or without one). */
+  get ctx(): unknown {
+    return this.#ctx;
   }
 
   static readonly #messageListener = function (this: WebSocket, data: Buffer, isBinary: boolean): void {
@@ -194,8 +218,7 @@ export class Connection implements CoalescedSocket {
   }
 
   #onMessage(data: Buffer, isBinary: boolean): void {
-    this.lastSeenAt = Date.now();
-    this.pingSentAt = undefined;
+    this.quietTicks = 0;
     if (!isBinary && data.length === 4) {
       const text = data.toString('latin1');
       if (text === PONG) return;
@@ -289,19 +312,19 @@ export class Connection implements CoalescedSocket {
       input = typeof input === 'object' && input !== null ? { ...input, lastEventId } : (input ?? { lastEventId });
     }
     if (type === 'subscription') {
-      if (this.#subscriptions.has(id)) {
+      if (tableGet(this.#subscriptions, id) !== undefined) {
         this.#respondError(id, jsonrpc, new TRPCError({ code: 'BAD_REQUEST', message: `Duplicate id ${id}` }), type, path, input);
         return;
       }
-      if (this.#subscriptions.size >= this.deps.maxSubscriptions) {
+      if (tableSize(this.#subscriptions) >= this.deps.maxSubscriptions) {
         const error = new TRPCError({ code: 'TOO_MANY_REQUESTS', message: `Connection holds the maximum of ${this.deps.maxSubscriptions} subscriptions` });
         this.#respondError(id, jsonrpc, error, type, path, input);
         return;
       }
     }
-    const subscription: ActiveSubscription | undefined = type === 'subscription' ? { abort: new AbortController(), topic: undefined } : undefined;
-    if (subscription !== undefined) this.#subscriptions.set(id, subscription);
-    const signal = subscription?.abort?.signal ?? (this.#closed ??= new AbortController()).signal;
+    const subscription = type === 'subscription' ? new RunningSubscription(id) : undefined;
+    if (subscription !== undefined) this.#subscriptions = tableSet(this.#subscriptions, subscription);
+    const signal = subscription?.abort.signal ?? (this.#closed ??= new AbortController()).signal;
     try {
       const context = await this.#ctxPromise!;
       if (!context.ok) throw context.error;
@@ -323,16 +346,16 @@ export class Connection implements CoalescedSocket {
         return;
       }
       if (signal.aborted || this.socket.readyState !== OPEN) {
-        this.#forget(id, subscription);
+        this.#forget(subscription);
         return;
       }
       if (result instanceof TopicSubscription) {
-        await this.#serveTopic(id, jsonrpc, subscription, result);
+        await this.#serveTopic(jsonrpc, subscription, result);
         return;
       }
-      await this.#iterate(id, jsonrpc, subscription, result, path);
+      await this.#iterate(jsonrpc, subscription, result, path);
     } catch (cause) {
-      if (subscription !== undefined) this.#forget(id, subscription);
+      if (subscription !== undefined) this.#forget(subscription);
       if (signal.aborted && subscription !== undefined) return;
       this.#respondError(id, jsonrpc, cause, type, path, input);
     }
@@ -345,26 +368,23 @@ export class Connection implements CoalescedSocket {
    * saw `started` reaches it; frames arriving before that are held and sent
    * right after `started`.
    */
-  async #serveTopic(id: RequestId, jsonrpc: '2.0' | undefined, subscription: ActiveSubscription, topic: TopicSubscription): Promise<void> {
-    const sink = new TopicSink(this, this.deps.framePool, this.deps.framePool.acquire(id, jsonrpc));
-    try {
-      sink.detach = topic.internals.attach(topic.scope, topic.restrict(sink), { origin: 'websocket', ctx: this.#ctx });
-    } catch (error) {
-      sink.remove();
-      throw error;
-    }
-    subscription.topic = sink;
+  async #serveTopic(jsonrpc: '2.0' | undefined, subscription: RunningSubscription, topic: TopicSubscription): Promise<void> {
+    const { id } = subscription;
+    const sink = new TopicSink(this, id, this.deps.framePool.acquire(id, jsonrpc), topic.internals, topic.scope, topic.allowedTopics);
+    sink.attach();
+    // From here the sink stands for the subscription: `#stop` and `#onClose` remove it.
+    this.#subscriptions = tableSet(this.#subscriptions, sink);
     const listening = topic.internals.whenListening(topic.scope);
     if (listening !== undefined) await listening;
-    if (subscription.abort?.signal.aborted !== false) return;
-    subscription.abort = undefined;
+    if (tableGet(this.#subscriptions, id) !== sink) return;
     this.#respond({ id, jsonrpc, result: { type: 'started' } });
     sink.start();
   }
 
   /** Stock path for the application's own subscriptions: iterate and send each value. */
-  async #iterate(id: RequestId, jsonrpc: '2.0' | undefined, subscription: ActiveSubscription, result: unknown, path: string): Promise<void> {
-    const { signal } = subscription.abort!;
+  async #iterate(jsonrpc: '2.0' | undefined, subscription: RunningSubscription, result: unknown, path: string): Promise<void> {
+    const { id } = subscription;
+    const { signal } = subscription.abort;
     let iterable: AsyncIterable<unknown>;
     if (isObservable(result)) iterable = observableToAsyncIterable(result, signal);
     else if (isAsyncIterableValue(result)) iterable = result;
@@ -385,40 +405,42 @@ export class Connection implements CoalescedSocket {
     } finally {
       await iterator.return?.().catch(() => undefined);
     }
-    if (this.#subscriptions.get(id) === subscription) {
-      this.#subscriptions.delete(id);
+    if (tableGet(this.#subscriptions, id) === subscription) {
+      this.#forget(subscription);
       this.#respond({ id, jsonrpc, result: { type: 'stopped' } });
     }
   }
 
   /**
-   * Drops `subscription` from the map, unless its id now belongs to a newer
-   * one: a client may stop an id whose start is still pending (authorize,
-   * middleware) and reuse it at once.
+   * Drops `subscription` from the table, unless its id now belongs to a
+   * newer one: a client may stop an id whose start is still pending
+   * (authorize, middleware) and reuse it at once.
    */
-  #forget(id: RequestId, subscription: ActiveSubscription): void {
-    if (this.#subscriptions.get(id) === subscription) this.#subscriptions.delete(id);
+  #forget(subscription: Subscription): void {
+    this.#subscriptions = tableDelete(this.#subscriptions, subscription);
   }
 
   #stop(id: RequestId): void {
-    const subscription = this.#subscriptions.get(id);
+    const subscription = tableGet(this.#subscriptions, id);
     if (subscription === undefined) return;
-    this.#subscriptions.delete(id);
-    subscription.abort?.abort();
-    if (subscription.topic !== undefined) {
-      subscription.topic.remove();
+    this.#forget(subscription);
+    if (subscription instanceof TopicSink) {
+      subscription.remove();
       this.#respond({ id, result: { type: 'stopped' } });
+    } else {
+      subscription.abort.abort();
     }
   }
 
   #onClose(code: number, reason: Buffer): void {
     this.socket.off('message', Connection.#messageListener);
     this.socket.off('close', Connection.#closeListener);
-    for (const subscription of this.#subscriptions.values()) {
-      subscription.abort?.abort();
-      subscription.topic?.remove();
+    const subscriptions = tableEntries(this.#subscriptions);
+    this.#subscriptions = undefined;
+    for (const subscription of subscriptions) {
+      if (subscription instanceof TopicSink) subscription.remove();
+      else subscription.abort.abort();
     }
-    this.#subscriptions.clear();
     this.#closed?.abort();
     this.#req = undefined;
     this.deps.onClosed(this, code, reason);
@@ -427,28 +449,43 @@ export class Connection implements CoalescedSocket {
 
 /**
  * A topic subscription served from the index: one small object per
- * subscription (no closures), turning events into shared frames for its
- * connection. Frames that arrive before `started` was sent are held.
+ * subscription (no closures, no AbortController), turning events into
+ * shared frames for its connection. Frames that arrive before `started` was
+ * sent are held.
  */
 class TopicSink implements Sink {
   /** Frames held until `started` is sent; `undefined` once started. */
   #held: Buffer[] | undefined = [];
+  /** `undefined` once removed. */
   #prefix: FramePrefix | undefined;
-  /** Removes the sink from the pubsub index (set once attached). */
-  detach: (() => void) | undefined = undefined;
 
   constructor(
     private readonly connection: Connection,
-    private readonly pool: FramePool,
+    readonly id: RequestId,
     prefix: FramePrefix,
+    private readonly internals: PubSubInternals,
+    private readonly scope: SubscriptionScope,
+    /** For an all-topics subscription under `authorize`: the topics it may receive. */
+    private readonly allowed: ReadonlySet<string> | undefined,
   ) {
     this.#prefix = prefix;
+  }
+
+  /** Enters the pubsub index; on failure gives the frame prefix back and throws. */
+  attach(): void {
+    try {
+      this.internals.attach(this.scope, this, { origin: 'websocket', ctx: this.connection.ctx });
+    } catch (error) {
+      this.#release();
+      throw error;
+    }
   }
 
   deliver(encoded: EncodedEvent): void {
     const prefix = this.#prefix;
     if (prefix === undefined) return;
-    const frame = this.pool.frame(prefix, encoded);
+    if (this.allowed !== undefined && !this.allowed.has(encoded.event.topic)) return;
+    const frame = this.connection.framePool.frame(prefix, encoded);
     if (this.#held === undefined) this.connection.sendFrame(frame);
     else this.#held.push(frame);
   }
@@ -462,9 +499,13 @@ class TopicSink implements Sink {
 
   /** Leaves the index and gives the frame prefix back; safe to call twice. */
   remove(): void {
-    this.detach?.();
-    this.detach = undefined;
-    if (this.#prefix !== undefined) this.pool.release(this.#prefix);
+    if (this.#prefix === undefined) return;
+    this.internals.detach(this.scope, this, { origin: 'websocket', ctx: this.connection.ctx });
+    this.#release();
+  }
+
+  #release(): void {
+    if (this.#prefix !== undefined) this.connection.framePool.release(this.#prefix);
     this.#prefix = undefined;
     this.#held = undefined;
   }
