@@ -376,9 +376,7 @@ export class Connection implements CoalescedSocket {
     this.#subscriptions = tableSet(this.#subscriptions, sink);
     const listening = topic.internals.whenListening(topic.scope);
     if (listening !== undefined) await listening;
-    if (tableGet(this.#subscriptions, id) !== sink) return;
-    this.#respond({ id, jsonrpc, result: { type: 'started' } });
-    sink.start();
+    if (tableGet(this.#subscriptions, id) === sink) sink.start();
   }
 
   /** Stock path for the application's own subscriptions: iterate and send each value. */
@@ -490,8 +488,10 @@ class TopicSink implements Sink {
     else this.#held.push(frame);
   }
 
-  /** `started` was sent: flush what was held and send directly from now on. */
+  /** Sends `started` (a pre-built frame shared by the operation id), then what was held; sends directly from now on. */
   start(): void {
+    if (this.#prefix === undefined) return;
+    this.connection.sendFrame(this.#prefix.started);
     const held = this.#held ?? [];
     this.#held = undefined;
     for (const frame of held) this.connection.sendFrame(frame);

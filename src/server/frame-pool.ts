@@ -12,6 +12,8 @@ import { textFrame } from './ws-frame.js';
  */
 export interface FramePrefix {
   readonly text: string;
+  /** The complete `{"id":<op>,"result":{"type":"started"}}` frame of the same operation id, ready to write. */
+  readonly started: Buffer;
   /** The event {@link frame} was built for. */
   stamp: EncodedEvent | undefined;
   /** The last complete WebSocket frame (header and UTF-8 JSON), ready to write to a socket. */
@@ -34,10 +36,12 @@ export class FramePool {
 
   /** The shared prefix for operation `id` (with `jsonrpc` when the request had it). Release it when done. */
   acquire(id: string | number, jsonrpc: '2.0' | undefined): FramePrefix {
-    const text = `{"id":${JSON.stringify(id)},${jsonrpc === undefined ? '' : '"jsonrpc":"2.0",'}"result":{"type":"data",`;
+    // Byte for byte what tRPC's adapter sends (`JSON.stringify` of `{ id, jsonrpc, result }`).
+    const head = `{"id":${JSON.stringify(id)},${jsonrpc === undefined ? '' : '"jsonrpc":"2.0",'}"result":{"type":`;
+    const text = `${head}"data",`;
     let prefix = this.#prefixes.get(text);
     if (prefix === undefined) {
-      prefix = { text, stamp: undefined, frame: EMPTY, refs: 0 };
+      prefix = { text, started: textFrame(`${head}"started"}}`), stamp: undefined, frame: EMPTY, refs: 0 };
       this.#prefixes.set(text, prefix);
     }
     prefix.refs++;
