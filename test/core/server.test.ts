@@ -3,6 +3,8 @@
  * disconnect hooks, graceful shutdown, keepalive, and exact cleanup.
  */
 import { TRPCError } from '@trpc/server';
+import { PubSub as GraphQLPubSub } from 'graphql-subscriptions';
+import { graphqlSubscriptionsEngine } from 'trpc-pubsub/redis';
 import WebSocket from 'ws';
 import { describe, expect, it, vi } from 'vitest';
 import { listen, pubsubClient, rawClient, reply, stockClient } from '../fixtures/clients.js';
@@ -325,6 +327,79 @@ describe('races with a pending subscription', () => {
 
     expect(await raw.waitForMessage(reply(1, 'data'))).toMatchObject({ result: { data: { data: { topic: 'tick' } } } });
     await raw.waitForMessage(reply(1, 'data'), { expire: 100 });
+  });
+
+  /**
+   * A graphql-subscriptions broker that is slow to subscribe: each SUBSCRIBE
+   * completes when the test opens its gate. `started` waits for it.
+   */
+  function slowSubscribeBroker() {
+    const gates: ReturnType<typeof deferred<void>>[] = [];
+    class SlowSubscribePubSub extends GraphQLPubSub {
+      /** Broker subscriptions in place (listeners on its emitter). */
+      active(): number {
+        return this.ee.eventNames().reduce((sum, name) => sum + this.ee.listenerCount(name), 0);
+      }
+
+      override async subscribe(triggerName: string, onMessage: (...args: any[]) => void): Promise<number> {
+        const gate = deferred<void>();
+        gates.push(gate);
+        await gate.promise;
+        return super.subscribe(triggerName, onMessage);
+      }
+    }
+    const pubsub = new SlowSubscribePubSub();
+    const engine = graphqlSubscriptionsEngine(pubsub);
+    return { engine, gates, active: () => pubsub.active(), subscribing: (count: number) => vi.waitFor(() => expect(gates).toHaveLength(count)) };
+  }
+
+  it('sends started only once the broker subscription is effective, then delivers', async () => {
+    const broker = slowSubscribeBroker();
+    await using srv = await startServer({ pubsub: { engine: broker.engine } });
+    const raw = await rawClient(srv.url);
+    raw.send({ id: 1, method: 'subscription', params: { path: 'news.events' } });
+    await broker.subscribing(1);
+    await raw.waitForMessage(reply(1, 'started'), { expire: 50 });
+
+    broker.gates[0]?.resolve();
+    await raw.waitForMessage(reply(1, 'started'));
+    expect(broker.active()).toBe(1);
+    await srv.pubsub.publish('news', { title: 'after started' });
+    expect(await raw.waitForMessage(reply(1, 'data'))).toMatchObject({ result: { data: { data: { payload: { title: 'after started' } } } } });
+  });
+
+  it('answers stopped, never started, and leaves nothing behind when stopped while the broker subscribes', async () => {
+    const broker = slowSubscribeBroker();
+    await using srv = await startServer({ pubsub: { engine: broker.engine } });
+    const raw = await rawClient(srv.url);
+    raw.send({ id: 1, method: 'subscription', params: { path: 'news.events' } });
+    await broker.subscribing(1);
+
+    raw.send({ id: 1, method: 'subscription.stop' });
+    await raw.waitForMessage(reply(1, 'stopped'));
+    broker.gates[0]?.resolve();
+
+    await raw.waitForMessage(reply(1, 'started'), { expire: 100 });
+    await expectIdle(srv, { connections: 1 });
+    await vi.waitFor(() => expect(broker.active()).toBe(0));
+  });
+
+  it('leaves nothing behind when the connection closes while the broker subscribes', async () => {
+    const broker = slowSubscribeBroker();
+    await using srv = await startServer({ pubsub: { engine: broker.engine } });
+    const raw = await rawClient(srv.url);
+    raw.send([
+      { id: 1, method: 'subscription', params: { path: 'news.events' } },
+      { id: 2, method: 'subscription', params: { path: 'chat.events', input: { key: 'room-1' } } },
+    ]);
+    await broker.subscribing(2);
+
+    await raw.close();
+    await vi.waitFor(() => expect(srv.server.connectionCount).toBe(0));
+    for (const gate of broker.gates) gate.resolve();
+
+    await expectIdle(srv);
+    await vi.waitFor(() => expect(broker.active()).toBe(0));
   });
 });
 
