@@ -102,17 +102,26 @@ describe.skipIf(suite.skip)(suite.title, () => {
 
   it('delivers a channel in one order on every instance, with publishers on two instances at once', async () => {
     const subscriptions = await Promise.all([a, b, c].map((i) => clientOn(i).listen({ topic: 'chat', key: 'race' })));
-    await settledEverywhere();
-    const [fromA, fromB] = await Promise.all([a.burst('chat', 150, 'A', 'race'), b.burst('chat', 150, 'B', 'race')]);
-    const sequences = await Promise.all(subscriptions.map(async (s) => (await s.events.take(300, 10_000)).map((e) => e.id)));
-    expect(sequences[1]).toEqual(sequences[0]);
-    expect(sequences[2]).toEqual(sequences[0]);
-    const inA = new Set(fromA);
-    expect(sequences[0]!.filter((id) => inA.has(id))).toEqual(fromA);
-    expect(sequences[0]!.filter((id) => !inA.has(id))).toEqual(fromB);
-    // Interleaved, not one burst after the other, or the test proves little.
-    expect(sequences[0]!.slice(0, 150).some((id) => !inA.has(id)) || sequences[0]!.slice(150).some((id) => inA.has(id))).toBe(true);
-    for (const subscription of subscriptions) subscription.unsubscribe();
+    try {
+      await settledEverywhere();
+      // The two publishers must really interleave, or the test proves little. Each publishes
+      // one event per loop turn; a busy machine may still run them one after the other, so
+      // the race is run again, at most three times.
+      let interleaved = false;
+      for (let attempt = 0; attempt < 3 && !interleaved; attempt++) {
+        const [fromA, fromB] = await Promise.all([a.burst('chat', 150, 'A', 'race', true), b.burst('chat', 150, 'B', 'race', true)]);
+        const sequences = await Promise.all(subscriptions.map(async (s) => (await s.events.take(300, 10_000)).map((e) => e.id)));
+        expect(sequences[1]).toEqual(sequences[0]);
+        expect(sequences[2]).toEqual(sequences[0]);
+        const inA = new Set(fromA);
+        expect(sequences[0]!.filter((id) => inA.has(id))).toEqual(fromA);
+        expect(sequences[0]!.filter((id) => !inA.has(id))).toEqual(fromB);
+        interleaved = sequences[0]!.slice(0, 150).some((id) => !inA.has(id)) || sequences[0]!.slice(150).some((id) => inA.has(id));
+      }
+      expect(interleaved).toBe(true);
+    } finally {
+      for (const subscription of subscriptions) subscription.unsubscribe();
+    }
   });
 
   it('holds one Redis subscription per instance with local subscribers, released with its last one', async () => {
