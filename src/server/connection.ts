@@ -35,6 +35,8 @@ import {
 import type { CoalescedSocket, WriteCoalescer } from './write-coalescer.js';
 
 const OPEN = 1;
+/** The close code of a connection that ended without a closing handshake. */
+const ABNORMAL_CLOSURE = 1006;
 
 /** Everything a {@link Connection} shares with its server. */
 export interface ConnectionDeps {
@@ -99,7 +101,12 @@ export class Connection implements CoalescedSocket {
   #closed: AbortController | undefined;
   #ctx: unknown;
   #ctxPromise: Promise<{ ok: true } | { ok: false; error: TRPCError }> | undefined;
-  #slowClosed = false;
+  /**
+   * The close code the server sent when it closed the connection itself
+   * (slow consumer, or `ws` refusing a frame: 1009 too big, 1002, 1007…):
+   * reported instead of 1006 when the peer's answer never arrives.
+   */
+  #closeSent: number | undefined;
 
   constructor(
     readonly id: number,
@@ -136,6 +143,7 @@ export class Connection implements CoalescedSocket {
   };
 
   static readonly #errorListener = function (this: WebSocket, error: Error): void {
+    (this as SocketWithConnection)[kConnection].#closeSent ??= wsStatusCodeOf(error);
     (this as SocketWithConnection)[kConnection].#reportError(getTRPCErrorFromUnknown(error), undefined, 'unknown', undefined);
   };
 
@@ -159,8 +167,8 @@ export class Connection implements CoalescedSocket {
   }
 
   #closeSlowConsumer(): void {
-    if (this.#slowClosed) return;
-    this.#slowClosed = true;
+    if (this.#closeSent !== undefined) return;
+    this.#closeSent = CloseCode.SlowConsumer;
     this.deps.logger.warn('closing slow consumer', { connection: this.id, bufferedBytes: this.raw.writableLength });
     this.socket.close(CloseCode.SlowConsumer, 'slow consumer');
     // A socket that cannot drain will not complete the closing handshake either.
@@ -441,7 +449,9 @@ export class Connection implements CoalescedSocket {
     }
     this.#closed?.abort();
     this.#req = undefined;
-    this.deps.onClosed(this, code, reason);
+    // ws stops reading after it refuses a frame, so the peer's closing answer is never seen (1006).
+    const reported = code === ABNORMAL_CLOSURE && this.#closeSent !== undefined ? this.#closeSent : code;
+    this.deps.onClosed(this, reported, reason);
   }
 }
 
@@ -509,6 +519,20 @@ class TopicSink implements Sink {
     this.#prefix = undefined;
     this.#held = undefined;
   }
+}
+
+/**
+ * The close code `ws` sends when it refuses a frame (1009 too big, 1002
+ * protocol error, 1007 invalid UTF-8): it hangs it on the error under a
+ * private symbol (`Symbol('status-code')`, ws/lib/constants.js).
+ */
+function wsStatusCodeOf(error: Error): number | undefined {
+  for (const symbol of Object.getOwnPropertySymbols(error)) {
+    if (symbol.description !== 'status-code') continue;
+    const value: unknown = (error as unknown as Record<symbol, unknown>)[symbol];
+    return typeof value === 'number' ? value : undefined;
+  }
+  return undefined;
 }
 
 function isAsyncIterableValue(value: unknown): value is AsyncIterable<unknown> {

@@ -93,7 +93,13 @@ export interface ServerOptions<TRouter extends AnyTRPCRouter> {
   shutdownGraceMs?: number;
   /** A connection opened (a throw is logged and ignored). */
   onConnect?: (connection: ConnectionInfo) => void;
-  /** A connection closed (a throw is logged and ignored). */
+  /**
+   * A connection closed (a throw is logged and ignored). `code` is the close
+   * code the client sent, or the one the server sent when it closed the
+   * connection itself (1009 frame too big, 1002/1007 malformed frame, 4429
+   * slow consumer, 1001 shutdown); 1006 when the connection ended without a
+   * closing handshake (keepalive timeout, network loss).
+   */
   onDisconnect?: (connection: ConnectionInfo & { code: number; reason: string }) => void;
   /** Every error returned to a client or raised by a socket. */
   onError?: (info: { error: TRPCError; path: string | undefined; type: string; input: unknown; ctx: unknown }) => void;

@@ -236,6 +236,7 @@ describe('frames over maxMessageBytes', () => {
     raw.send({ id: 2, method: 'mutation', params: { path: 'news.publish', input: { data: { title: 'x'.repeat(2000) } } } });
 
     expect((await raw.waitForClose()).code).toBe(1009);
+    await vi.waitFor(() => expect(srv.disconnects.map(({ code }) => code)).toEqual([1009]));
     await observer.stillReceives('after the big frame');
     expect(srv.server.connectionCount).toBe(1);
     expect(srv.pubsub.health().subscriptions).toBe(1);
