@@ -2,14 +2,16 @@
  * The PostgreSQL engine (LISTEN/NOTIFY on `pg`) on the PostgreSQL of this
  * machine: the shared contract with three instances of this process, and
  * what is PostgreSQL's own — a lost listening connection, the NOTIFY size
- * limit, long channel names, a pool of the application's.
+ * limit, long channel names, a pool of the application's; and, on a
+ * private server of its own, a PostgreSQL stop and restart.
  */
 import pg from 'pg';
 import { createPubSub, type PubSubEvent } from 'trpc-pubsub';
 import { postgresEngine, type PostgresEngine } from 'trpc-pubsub/postgres';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Inbox } from '../fixtures/inbox.js';
 import { postgresSuite, sql } from '../fixtures/postgres.js';
+import { PostgresServer, postgresServerSkipReason } from '../fixtures/postgres-server.js';
 import { capturingLogger, contractTopics, describeEngineContract, settled, uniquePrefix } from './engine-contract.js';
 
 const suite = await postgresSuite('PostgreSQL engine');
@@ -104,5 +106,60 @@ describe.skipIf(suite.skip)(suite.title, () => {
       await b.close();
       expect((await pool.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
     });
+  });
+});
+
+const privateServerSkip = postgresServerSkipReason();
+if (privateServerSkip !== undefined && process.env['CI'] === 'true') throw new Error(`PostgreSQL restart: ${privateServerSkip} (required under CI=true)`);
+
+describe.skipIf(privateServerSkip !== undefined)(`PostgreSQL engine across a server restart${privateServerSkip === undefined ? '' : ` [skipped: ${privateServerSkip}]`}`, () => {
+  let server: PostgresServer;
+  const closers: (() => Promise<unknown>)[] = [];
+
+  beforeAll(async () => {
+    server = await PostgresServer.start();
+  });
+
+  afterAll(async () => {
+    for (const close of closers.splice(0).reverse()) await close();
+    await server?.dispose();
+    expect(server?.running).toBe(false);
+  });
+
+  it('fails publishes with SERVICE_UNAVAILABLE and reports degraded while PostgreSQL is down, then delivers again by itself', async () => {
+    const prefix = uniquePrefix();
+    const fast = { min: 50, max: 200 };
+    const publisherLogs = capturingLogger();
+    const subscriberLogs = capturingLogger();
+    const publisher = createPubSub({
+      topics: contractTopics,
+      engine: postgresEngine({ connectionString: server.url, channelPrefix: prefix, reconnectDelayMs: fast }),
+      logger: publisherLogs,
+    });
+    const subscriber = createPubSub({
+      topics: contractTopics,
+      engine: postgresEngine({ connectionString: server.url, channelPrefix: prefix, reconnectDelayMs: fast }),
+      logger: subscriberLogs,
+    });
+    closers.push(() => publisher.close(), () => subscriber.close());
+    await Promise.all([publisher.ready(), subscriber.ready()]);
+    const box = new Inbox<PubSubEvent>();
+    subscriber.subscribe('news', box.push);
+    await settled(subscriber);
+    const before = await publisher.publish('news', { title: 'before the restart' });
+    expect(await box.next()).toEqual(before);
+
+    await server.stop();
+
+    await vi.waitFor(() => expect(subscriber.health().status).toBe('degraded'), { timeout: 5000 });
+    await expect(publisher.publish('news', { title: 'while down' })).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+
+    await server.restart();
+
+    await vi.waitFor(() => expect(subscriber.health().status).toBe('ok'), { timeout: 10_000 });
+    const after = await vi.waitFor(() => publisher.publish('news', { title: 'after the restart' }), { timeout: 10_000 });
+    expect(await box.next()).toEqual(after);
+    await box.nothing();
+    expect(subscriberLogs.lines.some((line) => line.message === 'postgres listener connection lost')).toBe(true);
   });
 });
