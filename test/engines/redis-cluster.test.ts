@@ -2,15 +2,18 @@
  * The Redis engine on a real 3-master Redis Cluster started for this file
  * (`redis-server --cluster-enabled yes` ×3, `redis-cli --cluster create`),
  * through `ioredis` `Cluster` clients: the shared contract, and two server
- * instances as child processes with stock tRPC clients on each.
+ * instances as child processes with stock tRPC clients on each; and, on a
+ * cluster with a replica per master, the failover of a topic's master.
  */
 import { Cluster } from 'ioredis';
+import { createPubSub, type PubSubEvent } from 'trpc-pubsub';
 import { redisEngine } from 'trpc-pubsub/redis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { closeAllInstances, runningInstances, startInstances, type Instance } from '../fixtures/instance.js';
 import { connectClient } from '../fixtures/instance-client.js';
 import { RedisCluster, redisSuite } from '../fixtures/redis-server.js';
-import { describeEngineContract, uniquePrefix } from './engine-contract.js';
+import { Inbox } from '../fixtures/inbox.js';
+import { capturingLogger, contractTopics, describeEngineContract, settled, uniquePrefix } from './engine-contract.js';
 
 const suite = redisSuite('Redis engine on a 3-master Redis Cluster');
 let cluster: RedisCluster | undefined;
@@ -80,4 +83,56 @@ describe.skipIf(suite.skip)(suite.title, () => {
       expect(await cluster!.channels(`${prefix}:*`)).toEqual([]);
     });
   });
+});
+
+describe.skipIf(suite.skip)(`${suite.title.replace('3-master Redis Cluster', 'Redis Cluster')} through a failover`, () => {
+  let replicated: RedisCluster | undefined;
+  const closers: (() => Promise<unknown> | void)[] = [];
+
+  beforeAll(async () => {
+    replicated = await RedisCluster.start({ replicas: 1, nodeTimeoutMs: 1000 });
+  }, 30_000);
+  afterAll(async () => {
+    for (const close of closers.splice(0).reverse()) await close();
+    await replicated?.dispose();
+    expect(replicated?.nodes.every((n) => !n.running)).toBe(true);
+  });
+
+  function instance(prefix: string) {
+    const publisher = new Cluster(replicated!.startupNodes);
+    const subscriber = new Cluster(replicated!.startupNodes);
+    const logger = capturingLogger();
+    const pubsub = createPubSub({ topics: contractTopics, engine: redisEngine({ publisher, subscriber, prefix }), logger });
+    closers.push(
+      () => pubsub.close(),
+      () => publisher.disconnect(),
+      () => subscriber.disconnect(),
+    );
+    return pubsub;
+  }
+
+  it("keeps delivering once the replica of a dead topic's master took over, without duplicates", async () => {
+    const prefix = uniquePrefix();
+    const [a, b] = [instance(prefix), instance(prefix)];
+    await Promise.all([a.ready(), b.ready()]);
+    const box = new Inbox<PubSubEvent>();
+    b.subscribe('news', box.push);
+    await settled(b);
+    const before = await a.publish('news', { title: 'before the failover' });
+    expect(await box.next()).toEqual(before);
+    const master = await replicated!.masterOf(`${prefix}:{news}`);
+    await vi.waitFor(async () => expect(await master.command('INFO', 'replication')).toMatch(/slave0:.*state=online/), { timeout: 10_000 });
+
+    await master.stop();
+    await vi.waitFor(async () => expect((await replicated!.masterOf(`${prefix}:{news}`)).port).not.toBe(master.port), { timeout: 20_000, interval: 100 });
+    await replicated!.healthy(20_000);
+
+    // Publishes may fail while the cluster fails over; the first that succeeds must arrive, once.
+    const after = await vi.waitFor(() => a.publish('news', { title: 'after the failover' }), { timeout: 20_000, interval: 200 });
+    await vi.waitFor(() => expect(box.items.map((e) => e.id)).toContain(after.id), { timeout: 10_000 });
+    const ids = box.items.map((e) => e.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(box.items.every((e) => e.topic === 'news')).toBe(true);
+    await vi.waitFor(() => expect([a.health().status, b.health().status]).toEqual(['ok', 'ok']), { timeout: 10_000 });
+  }, 60_000);
 });
