@@ -9,7 +9,7 @@ import { memoryEngine } from './engine/memory.js';
 import { DEFAULT_MAX_QUEUED, EventQueue } from './event-queue.js';
 import { MemoryHistory } from './history.js';
 import { createConsoleLogger, type Logger } from './logger.js';
-import { channelName, scopeName, topicScope, type SubscriptionScope } from './subscription-scope.js';
+import { allowsTopic, channelName, scopeName, topicScope, type AllowedTopics, type SubscriptionScope } from './subscription-scope.js';
 import type { AnyTopic, TopicKey, TopicKeyInput, TopicPayload, TopicPayloadInput, TopicRecord } from './topics.js';
 
 /** The event type server code receives for topic `N` of `TTopics`. */
@@ -125,14 +125,14 @@ export interface PubSubInternals {
   detach(scope: SubscriptionScope, sink: Sink, info: Omit<SubscriptionInfo, 'scope'>): void;
   /**
    * A bounded async iterator over `scope` (see `PubSub.events`): `toItem`
-   * turns each event into what it yields, `restrict` may wrap its sink.
+   * turns each event into what it yields; only `allowed` topics are kept.
    */
   iterate<T>(
     scope: SubscriptionScope,
     signal: AbortSignal | undefined,
     info: Omit<SubscriptionInfo, 'scope'>,
     toItem: (encoded: EncodedEvent) => T,
-    restrict?: (sink: Sink) => Sink,
+    allowed?: AllowedTopics,
   ): EventQueue<T>;
   /** Runs the `authorize` option; throws `FORBIDDEN` when refused. */
   authorize(request: AuthorizeRequest<unknown>): Promise<void>;
@@ -141,7 +141,7 @@ export interface PubSubInternals {
    * per declared topic (key `undefined`: every key). `undefined` when there
    * is no `authorize` (every topic); throws `FORBIDDEN` when none is allowed.
    */
-  allowedTopics(ctx: unknown): Promise<ReadonlySet<string> | undefined>;
+  allowedTopics(ctx: unknown): Promise<AllowedTopics>;
   /** The engine's broker subscription for `scope` while it is in flight (never rejects), else `undefined`. */
   whenListening(scope: SubscriptionScope): Promise<void> | undefined;
   /** Publishes an already validated payload. */
@@ -202,7 +202,7 @@ export class PubSub<TTopics extends TopicRecord, TContext = unknown> {
       logger: this.#logger,
       attach: (scope, sink, info) => this.#attach(scope, sink, info),
       detach: (scope, sink, info) => this.#detach(scope, sink, info),
-      iterate: (scope, signal, info, toItem, restrict) => this.#iterate(scope, signal, info, toItem, restrict),
+      iterate: (scope, signal, info, toItem, allowed) => this.#iterate(scope, signal, info, toItem, allowed),
       authorize: (request) => this.#authorize(request),
       allowedTopics: (ctx) => this.#allowedTopics(ctx),
       whenListening: (scope) => this.#listening.get(scopeName(scope)),
@@ -317,7 +317,7 @@ export class PubSub<TTopics extends TopicRecord, TContext = unknown> {
     signal: AbortSignal | undefined,
     info: Omit<SubscriptionInfo, 'scope'>,
     toItem: (encoded: EncodedEvent) => T,
-    restrict: (sink: Sink) => Sink = (sink) => sink,
+    allowed?: AllowedTopics,
   ): EventQueue<T> {
     let remove: (() => void) | undefined;
     const queue = new EventQueue<T>({
@@ -326,7 +326,11 @@ export class PubSub<TTopics extends TopicRecord, TContext = unknown> {
       onEnd: () => remove?.(),
     });
     if (!queue.ended) {
-      const sink = restrict({ deliver: (encoded) => queue.push(toItem(encoded)) });
+      const sink: Sink = {
+        deliver: (encoded) => {
+          if (allowsTopic(allowed, encoded.event.topic)) queue.push(toItem(encoded));
+        },
+      };
       this.#attach(scope, sink, info);
       remove = () => this.#detach(scope, sink, info);
     }

@@ -16,9 +16,8 @@ import {
   type ChannelKey,
   type WireEvent,
 } from '../client/protocol.js';
-import type { Sink } from './channel-index.js';
 import type { PubSub, PubSubInternals } from './pubsub.js';
-import { topicScope, type SubscriptionScope } from './subscription-scope.js';
+import { topicScope, type AllowedTopics, type SubscriptionScope } from './subscription-scope.js';
 import type { AnyTopic, TopicKey, TopicKeyInput, TopicPayload, TopicPayloadInput, TopicRecord } from './topics.js';
 
 /** The event a tRPC subscriber of topic `N` receives inside `{ id, data }`. */
@@ -132,19 +131,8 @@ export class TopicSubscription implements AsyncIterable<TrackedEnvelope<WireEven
     /** Aborts when the caller stops (stock adapters). */
     readonly signal: AbortSignal | undefined,
     /** For an all-topics subscription under `authorize`: the topics it may receive. */
-    readonly allowedTopics?: ReadonlySet<string>,
+    readonly allowedTopics?: AllowedTopics,
   ) {}
-
-  /** `sink`, restricted to {@link allowedTopics} when there is such a restriction. */
-  restrict(sink: Sink): Sink {
-    const allowed = this.allowedTopics;
-    if (allowed === undefined) return sink;
-    return {
-      deliver: (encoded) => {
-        if (allowed.has(encoded.event.topic)) sink.deliver(encoded);
-      },
-    };
-  }
 
   [Symbol.asyncIterator](): AsyncIterator<TrackedEnvelope<WireEvent>> {
     return this.internals.iterate(
@@ -152,7 +140,7 @@ export class TopicSubscription implements AsyncIterable<TrackedEnvelope<WireEven
       this.signal,
       { origin: 'trpc', ctx: this.ctx },
       (encoded) => tracked(encoded.event.id, encoded.wire),
-      (sink) => this.restrict(sink),
+      this.allowedTopics,
     );
   }
 }

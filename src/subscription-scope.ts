@@ -18,6 +18,17 @@ export function topicScope(topic: string, keyed: boolean, key: ChannelKey | unde
 }
 
 /**
+ * The topics an all-topics subscription under `authorize` may receive;
+ * `undefined` for every topic.
+ */
+export type AllowedTopics = ReadonlySet<string> | undefined;
+
+/** Whether a subscription restricted to `allowed` receives events of `topic`. */
+export function allowsTopic(allowed: AllowedTopics, topic: string): boolean {
+  return allowed === undefined || allowed.has(topic);
+}
+
+/**
  * The channel name of a topic and key, as used by indexes, histories and
  * brokers: `topic` or `topic:key`. Topic names never contain `:`, so the
  * split is unambiguous whatever the key holds.

@@ -20,7 +20,7 @@ import type { EncodedEvent } from '../encoded-event.js';
 import type { Logger } from '../logger.js';
 import type { PubSubInternals } from '../pubsub.js';
 import { TopicSubscription } from '../router.js';
-import type { SubscriptionScope } from '../subscription-scope.js';
+import { allowsTopic, type AllowedTopics, type SubscriptionScope } from '../subscription-scope.js';
 import type { FramePool, FramePrefix } from './frame-pool.js';
 import type { CreateContextOptions } from './options.js';
 import {
@@ -65,10 +65,15 @@ const CONTEXT_READY: Promise<{ ok: true }> = Promise.resolve({ ok: true });
  * idle topic subscription holds no AbortController.
  */
 class RunningSubscription {
-  /** Stops the set-up or the iteration. */
+  /** Aborts the set-up or the iteration. */
   readonly abort = new AbortController();
 
   constructor(readonly id: RequestId) {}
+
+  /** Aborts it; safe to call twice. */
+  stop(): void {
+    this.abort.abort();
+  }
 }
 
 /** What a connection's subscription table holds. */
@@ -430,12 +435,9 @@ export class Connection implements CoalescedSocket {
     const subscription = tableGet(this.#subscriptions, id);
     if (subscription === undefined) return;
     this.#forget(subscription);
-    if (subscription instanceof TopicSink) {
-      subscription.remove();
-      this.#respond({ id, result: { type: 'stopped' } });
-    } else {
-      subscription.abort.abort();
-    }
+    subscription.stop();
+    // Served topic subscriptions answer `stopped`; an aborted set-up or iteration ends without a reply.
+    if (subscription instanceof TopicSink) this.#respond({ id, result: { type: 'stopped' } });
   }
 
   #onClose(code: number, reason: Buffer): void {
@@ -443,10 +445,7 @@ export class Connection implements CoalescedSocket {
     this.socket.off('close', Connection.#closeListener);
     const subscriptions = tableEntries(this.#subscriptions);
     this.#subscriptions = undefined;
-    for (const subscription of subscriptions) {
-      if (subscription instanceof TopicSink) subscription.remove();
-      else subscription.abort.abort();
-    }
+    for (const subscription of subscriptions) subscription.stop();
     this.#closed?.abort();
     this.#req = undefined;
     // ws stops reading after it refuses a frame, so the peer's closing answer is never seen (1006).
@@ -474,7 +473,7 @@ class TopicSink implements Sink {
     private readonly internals: PubSubInternals,
     private readonly scope: SubscriptionScope,
     /** For an all-topics subscription under `authorize`: the topics it may receive. */
-    private readonly allowed: ReadonlySet<string> | undefined,
+    private readonly allowed: AllowedTopics,
   ) {
     this.#prefix = prefix;
   }
@@ -492,7 +491,7 @@ class TopicSink implements Sink {
   deliver(encoded: EncodedEvent): void {
     const prefix = this.#prefix;
     if (prefix === undefined) return;
-    if (this.allowed !== undefined && !this.allowed.has(encoded.event.topic)) return;
+    if (!allowsTopic(this.allowed, encoded.event.topic)) return;
     const frame = this.connection.framePool.frame(prefix, encoded);
     if (this.#held === undefined) this.connection.sendFrame(frame);
     else this.#held.push(frame);
@@ -508,7 +507,7 @@ class TopicSink implements Sink {
   }
 
   /** Leaves the index and gives the frame prefix back; safe to call twice. */
-  remove(): void {
+  stop(): void {
     if (this.#prefix === undefined) return;
     this.internals.detach(this.scope, this, { origin: 'websocket', ctx: this.connection.ctx });
     this.#release();

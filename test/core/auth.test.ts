@@ -106,6 +106,25 @@ describe('authorize', () => {
     await vi.waitFor(() => expect(everything.data.items.length).toBeGreaterThan(0));
     expect(everything.data.items.map(({ data }) => data.topic)).not.toContain('secret');
   });
+
+  it('does not leak a restricted topic to an all-topics subscription that server code iterates through createCaller', async () => {
+    await using srv = await startServer({ pubsub: { authorize: adminOnlySecret } });
+    const abort = new AbortController();
+    const asGuest = srv.router.createCaller({ user: 'guest' }, { signal: abort.signal });
+    const everything = (await asGuest.allTopics.events())[Symbol.asyncIterator]();
+    await vi.waitFor(() => expect(srv.pubsub.health().subscriptions).toBe(1));
+
+    await srv.pubsub.publish('secret', { code: '1234' });
+    const news = await srv.pubsub.publish('news', { title: 'public' });
+
+    // A caller receives tRPC's tracked envelope, `[id, event]` (wsLink clients get `{ id, data }`).
+    const [id, event] = (await everything.next()).value as unknown as [string, { topic: string }];
+    expect(id).toBe(news.id);
+    expect(event).toMatchObject({ topic: 'news' });
+    abort.abort();
+    await everything.return?.();
+    await expectIdle(srv);
+  });
 });
 
 describe("the app's middleware", () => {
