@@ -9,7 +9,7 @@ import { memoryEngine } from './engine/memory.js';
 import { DEFAULT_MAX_QUEUED, EventQueue } from './event-queue.js';
 import { MemoryHistory } from './history.js';
 import { createConsoleLogger, type Logger } from './logger.js';
-import { allowsTopic, channelName, scopeName, topicScope, type AllowedTopics, type SubscriptionScope } from './subscription-scope.js';
+import { allowsEvent, channelName, scopeName, topicScope, type AllowedTopics, type SubscriptionScope } from './subscription-scope.js';
 import type { AnyTopic, TopicKey, TopicKeyInput, TopicPayload, TopicPayloadInput, TopicRecord } from './topics.js';
 
 /** The event type server code receives for topic `N` of `TTopics`. */
@@ -328,7 +328,7 @@ export class PubSub<TTopics extends TopicRecord, TContext = unknown> {
     if (!queue.ended) {
       const sink: Sink = {
         deliver: (encoded) => {
-          if (allowsTopic(allowed, encoded.event.topic)) queue.push(toItem(encoded));
+          if (allowsEvent(allowed, encoded)) queue.push(toItem(encoded));
         },
       };
       this.#attach(scope, sink, info);

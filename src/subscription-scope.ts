@@ -1,4 +1,5 @@
 import type { ChannelKey } from '../client/protocol.js';
+import type { EncodedEvent } from './encoded-event.js';
 
 /**
  * What a subscription listens to: one channel (a topic, and its key if the
@@ -23,9 +24,12 @@ export function topicScope(topic: string, keyed: boolean, key: ChannelKey | unde
  */
 export type AllowedTopics = ReadonlySet<string> | undefined;
 
-/** Whether a subscription restricted to `allowed` receives events of `topic`. */
-export function allowsTopic(allowed: AllowedTopics, topic: string): boolean {
-  return allowed === undefined || allowed.has(topic);
+/**
+ * Whether a subscription restricted to `allowed` receives `encoded` (on
+ * the fan-out path: the event is only read when there is a restriction).
+ */
+export function allowsEvent(allowed: AllowedTopics, encoded: EncodedEvent): boolean {
+  return allowed === undefined || allowed.has(encoded.event.topic);
 }
 
 /**

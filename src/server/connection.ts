@@ -20,7 +20,7 @@ import type { EncodedEvent } from '../encoded-event.js';
 import type { Logger } from '../logger.js';
 import type { PubSubInternals } from '../pubsub.js';
 import { TopicSubscription } from '../router.js';
-import { allowsTopic, type AllowedTopics, type SubscriptionScope } from '../subscription-scope.js';
+import { allowsEvent, type AllowedTopics, type SubscriptionScope } from '../subscription-scope.js';
 import type { FramePool, FramePrefix } from './frame-pool.js';
 import type { CreateContextOptions } from './options.js';
 import {
@@ -491,7 +491,7 @@ class TopicSink implements Sink {
   deliver(encoded: EncodedEvent): void {
     const prefix = this.#prefix;
     if (prefix === undefined) return;
-    if (!allowsTopic(this.allowed, encoded.event.topic)) return;
+    if (!allowsEvent(this.allowed, encoded)) return;
     const frame = this.connection.framePool.frame(prefix, encoded);
     if (this.#held === undefined) this.connection.sendFrame(frame);
     else this.#held.push(frame);
