@@ -9,7 +9,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { adminOnlySecret, t, topics, type TestContext } from '../fixtures/app.js';
 import { listen, stockClient } from '../fixtures/clients.js';
 import { Inbox } from '../fixtures/inbox.js';
-import { expectIdle, startServer } from '../fixtures/server.js';
+import { buggyHook, expectIdle, startServer } from '../fixtures/server.js';
 
 /** The app's own auth middleware: no user, no entry. */
 const signedIn = t.procedure.use(({ ctx, next }) => {
@@ -200,12 +200,8 @@ describe('subscription hooks', () => {
   it('keep delivering when a hook throws', async () => {
     await using srv = await startServer({
       pubsub: {
-        onSubscribe: () => {
-          throw new Error('hook bug');
-        },
-        onUnsubscribe: () => {
-          throw new Error('hook bug');
-        },
+        onSubscribe: buggyHook,
+        onUnsubscribe: buggyHook,
       },
     });
     const client = stockClient(srv.url);

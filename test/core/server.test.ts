@@ -8,8 +8,8 @@ import { graphqlSubscriptionsEngine } from 'trpc-pubsub/redis';
 import WebSocket from 'ws';
 import { describe, expect, it, vi } from 'vitest';
 import { listen, pubsubClient, rawClient, reply, stockClient } from '../fixtures/clients.js';
-import { deferred } from '../fixtures/inbox.js';
-import { expectIdle, idleState, startServer } from '../fixtures/server.js';
+import { deferred, gateQueue } from '../fixtures/inbox.js';
+import { buggyHook, expectIdle, idleState, startServer } from '../fixtures/server.js';
 
 describe('health and metrics', () => {
   it('reports health as JSON with the local counts', async () => {
@@ -76,12 +76,8 @@ describe('connection hooks', () => {
   it('keeps serving when onConnect or onDisconnect throws', async () => {
     await using srv = await startServer({
       server: {
-        onConnect: () => {
-          throw new Error('hook bug');
-        },
-        onDisconnect: () => {
-          throw new Error('hook bug');
-        },
+        onConnect: buggyHook,
+        onDisconnect: buggyHook,
       },
     });
     const client = stockClient(srv.url);
@@ -257,20 +253,15 @@ describe('cleanup', () => {
 describe('races with a pending subscription', () => {
   /** An `authorize` that waits for the test to decide, one gate per call. */
   function gatedAuthorize() {
-    const gates: ReturnType<typeof deferred<boolean>>[] = [];
-    const authorize = () => {
-      const gate = deferred<boolean>();
-      gates.push(gate);
-      return gate.promise;
-    };
-    return { gates, authorize, opened: (count: number) => vi.waitFor(() => expect(gates).toHaveLength(count)) };
+    const calls = gateQueue<boolean>();
+    return { gates: calls.gates, authorize: () => calls.wait(), opened: calls.waiting };
   }
 
   it('leaves nothing behind when a subscription is stopped while authorize is still deciding', async () => {
     const gated = gatedAuthorize();
     await using srv = await startServer({ pubsub: { authorize: gated.authorize } });
     const raw = await rawClient(srv.url);
-    raw.send({ id: 1, method: 'subscription', params: { path: 'news.events' } });
+    raw.startSubscription(1, 'news.events');
     await gated.opened(1);
 
     raw.send({ id: 1, method: 'subscription.stop' });
@@ -286,7 +277,7 @@ describe('races with a pending subscription', () => {
     const gated = gatedAuthorize();
     await using srv = await startServer({ pubsub: { authorize: gated.authorize } });
     const raw = await rawClient(srv.url);
-    raw.send({ id: 1, method: 'subscription', params: { path: 'news.events' } });
+    raw.startSubscription(1, 'news.events');
     await gated.opened(1);
 
     await raw.close();
@@ -300,10 +291,10 @@ describe('races with a pending subscription', () => {
     const gated = gatedAuthorize();
     await using srv = await startServer({ pubsub: { authorize: gated.authorize } });
     const raw = await rawClient(srv.url);
-    raw.send({ id: 1, method: 'subscription', params: { path: 'news.events' } });
+    raw.startSubscription(1, 'news.events');
     await gated.opened(1);
     raw.send({ id: 1, method: 'subscription.stop' });
-    raw.send({ id: 1, method: 'subscription', params: { path: 'news.events' } });
+    raw.startSubscription(1, 'news.events');
     await gated.opened(2);
 
     gated.gates[0]?.resolve(true);
@@ -334,7 +325,7 @@ describe('races with a pending subscription', () => {
    * completes when the test opens its gate. `started` waits for it.
    */
   function slowSubscribeBroker() {
-    const gates: ReturnType<typeof deferred<void>>[] = [];
+    const subscribes = gateQueue();
     class SlowSubscribePubSub extends GraphQLPubSub {
       /** Broker subscriptions in place (listeners on its emitter). */
       active(): number {
@@ -342,22 +333,20 @@ describe('races with a pending subscription', () => {
       }
 
       override async subscribe(triggerName: string, onMessage: (...args: any[]) => void): Promise<number> {
-        const gate = deferred<void>();
-        gates.push(gate);
-        await gate.promise;
+        await subscribes.wait();
         return super.subscribe(triggerName, onMessage);
       }
     }
     const pubsub = new SlowSubscribePubSub();
     const engine = graphqlSubscriptionsEngine(pubsub);
-    return { engine, gates, active: () => pubsub.active(), subscribing: (count: number) => vi.waitFor(() => expect(gates).toHaveLength(count)) };
+    return { engine, gates: subscribes.gates, active: () => pubsub.active(), subscribing: subscribes.waiting };
   }
 
   it('sends started only once the broker subscription is effective, then delivers', async () => {
     const broker = slowSubscribeBroker();
     await using srv = await startServer({ pubsub: { engine: broker.engine } });
     const raw = await rawClient(srv.url);
-    raw.send({ id: 1, method: 'subscription', params: { path: 'news.events' } });
+    raw.startSubscription(1, 'news.events');
     await broker.subscribing(1);
     await raw.waitForMessage(reply(1, 'started'), { expire: 50 });
 
@@ -372,7 +361,7 @@ describe('races with a pending subscription', () => {
     const broker = slowSubscribeBroker();
     await using srv = await startServer({ pubsub: { engine: broker.engine } });
     const raw = await rawClient(srv.url);
-    raw.send({ id: 1, method: 'subscription', params: { path: 'news.events' } });
+    raw.startSubscription(1, 'news.events');
     await broker.subscribing(1);
 
     raw.send({ id: 1, method: 'subscription.stop' });
