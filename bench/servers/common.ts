@@ -61,6 +61,22 @@ function parseArgs(argv: string[]): ServerArgs {
   };
 }
 
+/**
+ * The clocks of one measured window of `durationMs`: when it starts and
+ * ends, and its figures at `endUs` (CPU time and event-loop utilization
+ * since the start).
+ */
+function measuredWindow(durationMs: number) {
+  const startUs = nowUs();
+  const cpu0 = cpuUs();
+  const elu0 = performance.eventLoopUtilization();
+  return {
+    startUs,
+    endAt: startUs + durationMs * 1000,
+    figures: (endUs: number) => ({ startUs, endUs, cpuUs: cpuUs() - cpu0, elu: performance.eventLoopUtilization(elu0).utilization }),
+  };
+}
+
 /** Runs a server entry: creates it, then serves the bench commands until the orchestrator goes away. */
 export async function runServer(name: string, create: (args: ServerArgs) => Promise<SystemServer>): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
@@ -94,16 +110,13 @@ export async function runServer(name: string, create: (args: ServerArgs) => Prom
       /** One event (`perTurn` events) per loop turn for `durationMs`. */
       saturate({ durationMs, perTurn }: { durationMs: number; perTurn: number }): Promise<SaturateResult> {
         return new Promise((resolve) => {
-          const startUs = nowUs();
-          const endAt = startUs + durationMs * 1000;
-          const cpu0 = cpuUs();
-          const elu0 = performance.eventLoopUtilization();
+          const measured = measuredWindow(durationMs);
           let events = 0;
           let throttled = 0;
           const turn = () => {
             const now = nowUs();
-            if (now >= endAt) {
-              resolve({ events, startUs, endUs: now, cpuUs: cpuUs() - cpu0, elu: performance.eventLoopUtilization(elu0).utilization, throttled });
+            if (now >= measured.endAt) {
+              resolve({ events, ...measured.figures(now), throttled });
               return;
             }
             if (server.buffered() > GUARD_BYTES) {
@@ -123,17 +136,14 @@ export async function runServer(name: string, create: (args: ServerArgs) => Prom
       rate({ eventsPerSec, durationMs }: { eventsPerSec: number; durationMs: number }) {
         return new Promise((resolve) => {
           const interval = 1e6 / eventsPerSec;
-          const startUs = nowUs();
-          const endAt = startUs + durationMs * 1000;
-          const cpu0 = cpuUs();
-          const elu0 = performance.eventLoopUtilization();
-          let next = startUs;
+          const measured = measuredWindow(durationMs);
+          let next = measured.startUs;
           let events = 0;
           let late = 0;
           const tick = () => {
             let now = nowUs();
-            if (now >= endAt) {
-              resolve({ events, startUs, endUs: now, cpuUs: cpuUs() - cpu0, elu: performance.eventLoopUtilization(elu0).utilization, late });
+            if (now >= measured.endAt) {
+              resolve({ events, ...measured.figures(now), late });
               return;
             }
             if (now - next > interval) late++;
@@ -159,9 +169,7 @@ export async function runServer(name: string, create: (args: ServerArgs) => Prom
         return new Promise((resolve) => {
           acked = seq;
           const firstSeq = seq + 1;
-          const startUs = nowUs();
-          const endAt = startUs + durationMs * 1000;
-          const cpu0 = cpuUs();
+          const measured = measuredWindow(durationMs);
           let lastProgress = Date.now();
           let finished = false;
           const finish = (drained: boolean) => {
@@ -169,7 +177,7 @@ export async function runServer(name: string, create: (args: ServerArgs) => Prom
             finished = true;
             clearInterval(watchdog);
             onAck = undefined;
-            resolve({ events: seq - firstSeq + 1, firstSeq, lastSeq: seq, startUs, endUs: nowUs(), cpuUs: cpuUs() - cpu0, drained });
+            resolve({ events: seq - firstSeq + 1, firstSeq, lastSeq: seq, ...measured.figures(nowUs()), drained });
           };
           // One event per loop turn, as long as fewer than `window` are unacknowledged.
           let scheduled = false;
@@ -180,7 +188,7 @@ export async function runServer(name: string, create: (args: ServerArgs) => Prom
           const pump = () => {
             if (finished) return;
             lastProgress = Date.now();
-            if (nowUs() < endAt) {
+            if (nowUs() < measured.endAt) {
               if (!scheduled && seq - acked < window) {
                 publishOne();
                 scheduled = true;
@@ -192,7 +200,7 @@ export async function runServer(name: string, create: (args: ServerArgs) => Prom
           };
           const watchdog = setInterval(() => {
             if (Date.now() - lastProgress > stallMs) finish(false);
-            else if (nowUs() >= endAt && acked >= seq) finish(true);
+            else if (nowUs() >= measured.endAt && acked >= seq) finish(true);
           }, 5);
           onAck = pump;
           pump();
