@@ -257,12 +257,19 @@ describe('races with a pending subscription', () => {
     return { gates: calls.gates, authorize: () => calls.wait(), opened: calls.waiting };
   }
 
-  it('leaves nothing behind when a subscription is stopped while authorize is still deciding', async () => {
+  /** A server whose `authorize` waits for the test, and a raw client whose subscription 1 (news) waits there. */
+  async function pendingOnAuthorize() {
     const gated = gatedAuthorize();
-    await using srv = await startServer({ pubsub: { authorize: gated.authorize } });
+    const srv = await startServer({ pubsub: { authorize: gated.authorize } });
     const raw = await rawClient(srv.url);
     raw.startSubscription(1, 'news.events');
     await gated.opened(1);
+    return { gated, srv, raw, [Symbol.asyncDispose]: () => srv.close() };
+  }
+
+  it('leaves nothing behind when a subscription is stopped while authorize is still deciding', async () => {
+    await using pending = await pendingOnAuthorize();
+    const { gated, srv, raw } = pending;
 
     raw.send({ id: 1, method: 'subscription.stop' });
     raw.send({ id: 'ping', method: 'query', params: { path: 'hello' } });
@@ -274,11 +281,8 @@ describe('races with a pending subscription', () => {
   });
 
   it('leaves nothing behind when the connection closes while authorize is still deciding', async () => {
-    const gated = gatedAuthorize();
-    await using srv = await startServer({ pubsub: { authorize: gated.authorize } });
-    const raw = await rawClient(srv.url);
-    raw.startSubscription(1, 'news.events');
-    await gated.opened(1);
+    await using pending = await pendingOnAuthorize();
+    const { gated, srv, raw } = pending;
 
     await raw.close();
     await vi.waitFor(() => expect(srv.server.connectionCount).toBe(0));
@@ -288,11 +292,8 @@ describe('races with a pending subscription', () => {
   });
 
   it('serves and stops an id reused at once after stopping its pending subscription', async () => {
-    const gated = gatedAuthorize();
-    await using srv = await startServer({ pubsub: { authorize: gated.authorize } });
-    const raw = await rawClient(srv.url);
-    raw.startSubscription(1, 'news.events');
-    await gated.opened(1);
+    await using pending = await pendingOnAuthorize();
+    const { gated, srv, raw } = pending;
     raw.send({ id: 1, method: 'subscription.stop' });
     raw.startSubscription(1, 'news.events');
     await gated.opened(2);
@@ -342,12 +343,19 @@ describe('races with a pending subscription', () => {
     return { engine, gates: subscribes.gates, active: () => pubsub.active(), subscribing: subscribes.waiting };
   }
 
-  it('sends started only once the broker subscription is effective, then delivers', async () => {
+  /** A server on a slow-to-subscribe broker, and a raw client whose subscription 1 (news) waits for the broker. */
+  async function pendingOnBroker() {
     const broker = slowSubscribeBroker();
-    await using srv = await startServer({ pubsub: { engine: broker.engine } });
+    const srv = await startServer({ pubsub: { engine: broker.engine } });
     const raw = await rawClient(srv.url);
     raw.startSubscription(1, 'news.events');
     await broker.subscribing(1);
+    return { broker, srv, raw, [Symbol.asyncDispose]: () => srv.close() };
+  }
+
+  it('sends started only once the broker subscription is effective, then delivers', async () => {
+    await using pending = await pendingOnBroker();
+    const { broker, srv, raw } = pending;
     await raw.waitForMessage(reply(1, 'started'), { expire: 50 });
 
     broker.gates[0]?.resolve();
@@ -358,11 +366,8 @@ describe('races with a pending subscription', () => {
   });
 
   it('answers stopped, never started, and leaves nothing behind when stopped while the broker subscribes', async () => {
-    const broker = slowSubscribeBroker();
-    await using srv = await startServer({ pubsub: { engine: broker.engine } });
-    const raw = await rawClient(srv.url);
-    raw.startSubscription(1, 'news.events');
-    await broker.subscribing(1);
+    await using pending = await pendingOnBroker();
+    const { broker, srv, raw } = pending;
 
     raw.send({ id: 1, method: 'subscription.stop' });
     await raw.waitForMessage(reply(1, 'stopped'));
