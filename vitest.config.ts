@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   resolve: {
@@ -12,6 +12,8 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    // The packaging suite installs the tarball into throwaway apps: `npm run test:package`.
+    exclude: [...configDefaults.exclude, 'test/package/**'],
     testTimeout: 20_000,
     hookTimeout: 30_000,
     typecheck: { enabled: true, include: ['test/**/*.test-d.ts'] },

@@ -17,7 +17,7 @@
  * written to every socket on its own).
  * Each figure is the median of the rounds.
  *
- *   npx tsx --conditions=source bench/cross-instance.ts [events=500] [subscribers=1000] [rounds=3]
+ *   npx tsx --conditions=@trpc-pubsub/source bench/cross-instance.ts [events=500] [subscribers=1000] [rounds=3]
  */
 import WebSocket from 'ws';
 import { startInstances, type Instance } from '../test/fixtures/instance.js';

@@ -2,8 +2,8 @@
  * Where a server's memory per idle subscriber goes: heap snapshots before
  * and after connecting N subscribers, diffed by constructor, divided by N.
  *
- *   npx tsx --conditions=source bench/heap.ts [--system trpc-pubsub] [--subs 1000] [--top 30]
- *   npx tsx --conditions=source bench/heap.ts --leak …   what stays after the subscribers disconnect
+ *   npx tsx --conditions=@trpc-pubsub/source bench/heap.ts [--system trpc-pubsub] [--subs 1000] [--top 30]
+ *   npx tsx --conditions=@trpc-pubsub/source bench/heap.ts --leak …   what stays after the subscribers disconnect
  *   npx tsx bench/heap.ts --diff BEFORE.heapsnapshot AFTER.heapsnapshot --subs N
  *
  * Snapshots land in bench/out/heap/.

@@ -3,9 +3,9 @@
  * goes (V8 CPU profiler, the one behind `node --cpu-prof`, started over the
  * inspector for exactly the measured window).
  *
- *   npx tsx --conditions=source bench/profile.ts [--system trpc-pubsub] [--subs 1000]
+ *   npx tsx --conditions=@trpc-pubsub/source bench/profile.ts [--system trpc-pubsub] [--subs 1000]
  *       [--seconds 8] [--per-turn 1] [--loadgen] [--top 30] [--source]
- *   npx tsx --conditions=source bench/profile.ts --connect [--system …] [--subs 5000]   (the connection path)
+ *   npx tsx --conditions=@trpc-pubsub/source bench/profile.ts --connect [--system …] [--subs 5000]   (the connection path)
  *   npx tsx bench/profile.ts --analyze FILE.cpuprofile [--top 30]   (e.g. from node --cpu-prof)
  *
  * Profiles land in bench/out/profiles/.

@@ -6,7 +6,6 @@
 import { initTRPC } from '@trpc/server';
 import * as z from 'zod';
 import { createPubSub, defineTopics, topic, topicProcedures } from 'trpc-pubsub';
-import { redisEngine } from 'trpc-pubsub/redis';
 
 export const topics = defineTopics({
   /** Chat messages, one channel per room; the last 100 of each room are kept for resuming clients. */
@@ -25,9 +24,14 @@ const t = initTRPC.create();
 
 /**
  * The hub: validates, stamps and routes events. In memory (one process) by
- * default; with `REDIS_URL` set, every instance shares events through Redis.
+ * default; with `REDIS_URL` set, every instance shares events through Redis
+ * (`trpc-pubsub/redis` is imported only then, so a memory-only app needs
+ * none of the Redis packages).
  */
-export const pubsub = createPubSub({ topics, engine: process.env['REDIS_URL'] ? redisEngine() : undefined });
+export const pubsub = createPubSub({
+  topics,
+  engine: process.env['REDIS_URL'] ? (await import('trpc-pubsub/redis')).redisEngine() : undefined,
+});
 
 /** The app's router: its own procedures beside the generated `<topic>.events` / `<topic>.publish`. */
 export const appRouter = t.router({

@@ -3,8 +3,8 @@
  * on the `chat` topic, keyed by room; messages from others in the room are
  * printed. Run it in two terminals with the demo server up:
  *
- *   npx tsx --conditions=source examples/chat.ts lobby ann
- *   npx tsx --conditions=source examples/chat.ts lobby bob
+ *   npx tsx --conditions=@trpc-pubsub/source examples/chat.ts lobby ann
+ *   npx tsx --conditions=@trpc-pubsub/source examples/chat.ts lobby bob
  *
  * The server URL is the third argument or PUBSUB_URL (default
  * ws://127.0.0.1:3000/trpc). End input (Ctrl-D) to leave.

@@ -2,7 +2,7 @@
  * The pubsub inside an Express 5 app: WebSocket upgrades on /trpc share the
  * app's HTTP server, and an ordinary route publishes.
  *
- *   PORT=3000 npx tsx --conditions=source examples/express-server.ts
+ *   PORT=3000 npx tsx --conditions=@trpc-pubsub/source examples/express-server.ts
  *   curl -X POST -H 'content-type: application/json' -d '{"title":"Hi"}' http://127.0.0.1:3000/news
  */
 import type { AddressInfo } from 'node:net';

@@ -2,7 +2,7 @@
  * The pubsub beside a Fastify 5 app: WebSocket upgrades on /trpc are served
  * on `fastify.server`, and an ordinary route publishes.
  *
- *   PORT=3000 npx tsx --conditions=source examples/fastify-server.ts
+ *   PORT=3000 npx tsx --conditions=@trpc-pubsub/source examples/fastify-server.ts
  *   curl -X POST -H 'content-type: application/json' -d '{"title":"Hi"}' http://127.0.0.1:3000/news
  */
 import { TRPCError } from '@trpc/server';

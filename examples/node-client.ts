@@ -2,7 +2,7 @@
  * Node client: subscribes to several topics, prints news, and exits (code 0)
  * on the first `tick`.
  *
- *   npx tsx --conditions=source examples/node-client.ts [ws://127.0.0.1:3000/trpc]
+ *   npx tsx --conditions=@trpc-pubsub/source examples/node-client.ts [ws://127.0.0.1:3000/trpc]
  *   (or set PUBSUB_URL)
  *
  * Then, with the demo server running:

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { TRPCError } from '@trpc/server';
-import * as z from 'zod';
+import * as z from 'zod/v4';
 import { ALL_TOPICS, type ChannelKey, type PubSubEvent } from '../client/protocol.js';
 import { ChannelIndex, type Sink } from './channel-index.js';
 import { EncodedEvent } from './encoded-event.js';

@@ -7,7 +7,7 @@ import {
   type TRPCSubscriptionProcedure,
   type TrackedEnvelope,
 } from '@trpc/server';
-import * as z from 'zod';
+import * as z from 'zod/v4';
 import {
   ALL_TOPICS,
   EVENT_ID_PATTERN,
@@ -93,9 +93,13 @@ export type TopicProceduresRecord<TTopics extends TopicRecord> = {
   };
 };
 
-/** Any tRPC procedure builder not bound to a caller (`t.procedure`, `t.procedure.use(auth)`). */
+/**
+ * Any tRPC procedure builder not bound to a caller (`t.procedure`,
+ * `t.procedure.use(auth)`). Written with eight type arguments: tRPC 11.19
+ * declares eight, later 11.x releases add a ninth with a default.
+ */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyBaseProcedure = TRPCProcedureBuilder<any, any, any, any, any, any, any, false, any>;
+export type AnyBaseProcedure = TRPCProcedureBuilder<any, any, any, any, any, any, any, false>;
 
 /** Options of {@link topicProcedures}. */
 export interface TopicProceduresOptions {

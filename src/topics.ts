@@ -1,4 +1,4 @@
-import type * as z from 'zod';
+import type * as z from 'zod/v4';
 import { ALL_TOPICS, isValidTopicName, type ChannelKey } from '../client/protocol.js';
 
 /**
@@ -76,6 +76,8 @@ export function topic<TPayload extends PayloadSchema | undefined = undefined, TK
   options: TopicOptions<TPayload, TKey> = {},
 ): TopicDefinition<TPayload, TKey> {
   const { history } = options;
+  assertZod4Schema(options.payload, 'payload');
+  assertZod4Schema(options.key, 'key');
   if (history !== undefined) {
     if (!Number.isInteger(history.maxEvents) || history.maxEvents < 1) {
       throw new TypeError(`history.maxEvents must be an integer ≥ 1, got ${String(history.maxEvents)}`);
@@ -90,6 +92,26 @@ export function topic<TPayload extends PayloadSchema | undefined = undefined, TK
     history: history === undefined ? undefined : Object.freeze({ ...history }),
     description: options.description,
   });
+}
+
+/** The zod versions whose schemas {@link topic} takes, as error messages name them. */
+const SUPPORTED_ZOD = 'zod ^4.0.0, or zod ^3.25.1 through `import * as z from "zod/v4"`';
+
+/**
+ * Refuses, at definition time, a schema that is not a zod 4 schema (a zod 3
+ * "classic" schema, a valibot schema, a plain object), so that the mistake
+ * surfaces once at start-up instead of as a failed parse on every request.
+ */
+function assertZod4Schema(schema: unknown, field: 'payload' | 'key'): void {
+  if (schema === undefined) return;
+  const candidate = schema as { _zod?: unknown; _def?: unknown; safeParse?: unknown } | null;
+  const isObject = typeof schema === 'object' && schema !== null;
+  if (isObject && candidate?._zod !== undefined && typeof candidate.safeParse === 'function') return;
+  const what =
+    isObject && candidate?._def !== undefined && typeof candidate.safeParse === 'function'
+      ? 'a zod 3 schema'
+      : `not a zod 4 schema (${schema === null ? 'null' : typeof schema})`;
+  throw new TypeError(`topic(): the ${field} schema is ${what}; trpc-pubsub takes ${SUPPORTED_ZOD}`);
 }
 
 /** Topic names a record may not use (they collide with the router's own keys). */

@@ -134,7 +134,7 @@ export class ChildProc<TInfo = Record<string, unknown>> {
   /** Starts `script` under tsx (with the `source` condition), pinned to `cpu`, and waits until it is ready. */
   static start<TInfo = Record<string, unknown>>(options: StartOptions): Promise<ChildProc<TInfo>> {
     hookCleanup();
-    const nodeArgs = ['--conditions=source', '--import', 'tsx', ...(options.nodeArgs ?? []), options.script, ...(options.args ?? [])];
+    const nodeArgs = ['--conditions=@trpc-pubsub/source', '--import', 'tsx', ...(options.nodeArgs ?? []), options.script, ...(options.args ?? [])];
     const [command, args] =
       options.cpu === undefined ? [process.execPath, nodeArgs] : ['taskset', ['-c', String(options.cpu), process.execPath, ...nodeArgs]];
     const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, ...options.env } });

@@ -1,16 +1,17 @@
-import pg from 'pg';
+import type { Client, Notification, Pool, PoolClient } from 'pg';
+import { pg } from './postgres-peer.js';
 import type { BrokerPubSub } from './bridge.js';
 import type { EngineHealth } from './engine.js';
 
 type Log = (level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
 
 /** A connection that can `LISTEN`: a `pg.Client` of ours, or one checked out of a pool. */
-type ListenClient = pg.Client | pg.PoolClient;
+type ListenClient = Client | PoolClient;
 
 /** Options of {@link PostgresPubSub}. */
 export interface PostgresPubSubOptions {
   /** Where notifications are sent from (`pg_notify`), and where the listening connection comes from unless `connectionString` is given. */
-  pool: pg.Pool;
+  pool: Pool;
   /** The listening connection is a dedicated `pg.Client` on this, when given; else it is checked out of `pool` and held. */
   connectionString?: string | undefined;
   /** Reconnect backoff of the listening connection, in ms. @default { min: 100, max: 2000 } */
@@ -25,7 +26,7 @@ export interface PostgresPubSubOptions {
  * order. Payloads must be strings under 8000 bytes (PostgreSQL's limit).
  */
 export class PostgresPubSub implements BrokerPubSub {
-  readonly #pool: pg.Pool;
+  readonly #pool: Pool;
   readonly #connectionString: string | undefined;
   readonly #delay: { min: number; max: number };
   readonly #subscriptions = new Map<number, { channel: string; onMessage: (message: unknown) => void }>();
@@ -148,7 +149,7 @@ export class PostgresPubSub implements BrokerPubSub {
       await this.#dispose(client, undefined);
       return;
     }
-    client.on('notification', (message: pg.Notification) => this.#notification(message));
+    client.on('notification', (message: Notification) => this.#notification(message));
     client.on('error', (error: Error) => this.#lost(client, error));
     client.on('end', () => this.#lost(client, new Error('connection ended')));
     this.#listener = client;
@@ -208,10 +209,10 @@ export class PostgresPubSub implements BrokerPubSub {
       client.release(error ?? true);
       return;
     }
-    await (client as pg.Client).end().catch(() => {});
+    await (client as Client).end().catch(() => {});
   }
 
-  #notification(message: pg.Notification): void {
+  #notification(message: Notification): void {
     const ids = this.#byChannel.get(message.channel);
     if (ids === undefined) return;
     for (const id of ids) this.#subscriptions.get(id)?.onMessage(message.payload ?? '');

@@ -4,7 +4,8 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import pg from 'pg';
+import type { Pool } from 'pg';
+import { pg } from './postgres-peer.js';
 import type { BridgeCodec } from './bridge-message.js';
 import { BridgeEngine, DEFAULT_PREFIX } from './bridge.js';
 import type { EngineHealth } from './engine.js';
@@ -31,7 +32,7 @@ export interface PostgresEngineOptions {
    * held for `LISTEN` (unless `connectionString` is given too, which the
    * listening connection then uses). Yours to close.
    */
-  pool?: pg.Pool;
+  pool?: Pool;
   /** Channel-name prefix, so that apps can share a database. @default 'trpc-pubsub' */
   channelPrefix?: string;
   /** Serializes bridge messages. @default JSON */
@@ -54,7 +55,7 @@ export interface PostgresEngineOptions {
 export class PostgresEngine extends BridgeEngine {
   /** The pub/sub over `pg` this engine bridges. */
   readonly broker: PostgresPubSub;
-  readonly #ownedPool: pg.Pool | undefined;
+  readonly #ownedPool: Pool | undefined;
 
   constructor(options: PostgresEngineOptions = {}) {
     const connectionString = options.connectionString ?? (options.pool === undefined ? process.env['DATABASE_URL'] : undefined);

@@ -1,6 +1,7 @@
 import type { RedisPubSub } from 'graphql-redis-subscriptions';
-import { Command, type Cluster, type Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { BrokerPubSub } from './bridge.js';
+import { Command } from './redis-peers.js';
 
 /** A standalone `ioredis` client or a Redis Cluster client. */
 export type RedisClient = Redis | Cluster;

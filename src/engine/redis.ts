@@ -4,11 +4,12 @@
  * `RedisPubSub` over `ioredis`.
  * @module
  */
-import { RedisPubSub } from 'graphql-redis-subscriptions';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { RedisPubSub as RedisPubSubInstance } from 'graphql-redis-subscriptions';
+import type { Redis as RedisInstance, RedisOptions } from 'ioredis';
 import type { BridgeCodec } from './bridge-message.js';
 import { BridgeEngine, type BrokerPubSub } from './bridge.js';
 import type { EngineHealth } from './engine.js';
+import { Redis, RedisPubSub } from './redis-peers.js';
 import { guardRedisPubSub, guardSubscriber, RedisConnectionWatch, routePublishBySlot, type RedisClient } from './redis-connection.js';
 
 export { BridgeEngine, DEFAULT_PREFIX, graphqlSubscriptionsEngine } from './bridge.js';
@@ -115,7 +116,7 @@ export class RedisEngine extends BridgeEngine {
     if (this.#subscriber !== undefined) this.#watches.push(new RedisConnectionWatch('subscriber', this.#subscriber, hooks));
     if (this.#owned) {
       for (const watch of this.#watches) {
-        (watch.client as Redis).connect().catch(() => {
+        (watch.client as RedisInstance).connect().catch(() => {
           /* reported through the watch's error event; ioredis keeps retrying */
         });
       }
@@ -149,7 +150,7 @@ function resolve(options: RedisEngineOptions, log: Log): Resolved {
   const given = [options.url !== undefined, options.publisher !== undefined || options.subscriber !== undefined, options.pubsub !== undefined];
   if (given.filter(Boolean).length > 1) throw new TypeError('redisEngine: give one of url, publisher+subscriber, or pubsub');
   if (options.pubsub !== undefined) {
-    const withClients = options.pubsub as Partial<Pick<RedisPubSub, 'getPublisher' | 'getSubscriber'>>;
+    const withClients = options.pubsub as Partial<Pick<RedisPubSubInstance, 'getPublisher' | 'getSubscriber'>>;
     return {
       pubsub: options.pubsub instanceof RedisPubSub ? guardRedisPubSub(options.pubsub) : options.pubsub,
       publisher: withClients.getPublisher?.(),

@@ -53,7 +53,7 @@ describe.skipIf(SKIP_REASON !== undefined)(`convenience client in a real browser
       platform: 'browser',
       format: 'esm',
       target: 'es2022',
-      conditions: ['source'], // resolve `trpc-pubsub/client` to client/index.ts, as in development
+      conditions: ['@trpc-pubsub/source'], // resolve `trpc-pubsub/client` to client/index.ts, as in development
       write: false,
       metafile: true,
       logLevel: 'silent',

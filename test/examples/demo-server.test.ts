@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { closeClients, pubsubClient } from './clients.js';
 import { killAll, ROOT, start, type RunningExample } from './spawn.js';
 
-const START_SCRIPT = 'tsx --conditions=source examples/demo-server.ts';
+const START_SCRIPT = 'tsx --conditions=@trpc-pubsub/source examples/demo-server.ts';
 
 describe('examples/demo-server.ts (npm start)', () => {
   let demo: RunningExample;

@@ -33,12 +33,12 @@ export interface RunningExample {
 const running = new Set<RunningExample>();
 
 /**
- * Starts `command args` in the repository root with `env` added to the
- * environment. Use {@link runExample} for `examples/*.ts`.
+ * Starts `command args` in `cwd` (the repository root by default) with
+ * `env` added to the environment. Use {@link runExample} for `examples/*.ts`.
  */
-export function start(command: string, args: string[], env: Record<string, string> = {}): RunningExample {
+export function start(command: string, args: string[], env: Record<string, string> = {}, cwd: string = ROOT): RunningExample {
   const child = spawn(command, args, {
-    cwd: ROOT,
+    cwd,
     env: { ...process.env, TRPC_PUBSUB_LOG_LEVEL: 'warn', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
     // Its own process group, so killAll() also reaches grandchildren (the `tsx` CLI runs node as a child).
@@ -104,9 +104,9 @@ export function start(command: string, args: string[], env: Record<string, strin
   return example;
 }
 
-/** Runs `examples/<file>` the fast way: `node --conditions=source --import tsx examples/<file> …args`. */
+/** Runs `examples/<file>` the fast way: `node --conditions=@trpc-pubsub/source --import tsx examples/<file> …args`. */
 export function runExample(file: string, args: string[] = [], env: Record<string, string> = {}): RunningExample {
-  return start(process.execPath, ['--conditions=source', '--import', 'tsx', `examples/${file}`, ...args], env);
+  return start(process.execPath, ['--conditions=@trpc-pubsub/source', '--import', 'tsx', `examples/${file}`, ...args], env);
 }
 
 /** Kills every child still running, with its process group (SIGKILL), and waits for them; for `afterEach`. */
