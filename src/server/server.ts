@@ -116,6 +116,9 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
   /**
    * Starts a standalone HTTP server answering WebSocket upgrades on `path`,
    * `GET /health` and `GET /metrics`.
+   * @throws Error with `code` `'EADDRINUSE'` (or `'EACCES'`, …, as Node
+   * reports it) and a one-line message naming the address, the cause
+   * attached, when the port cannot be bound.
    */
   async listen(options: ListenOptions = {}): Promise<ListeningInfo> {
     if (this.#ownServer !== undefined) throw new Error('listen() was already called');
@@ -127,27 +130,37 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
     });
     this.#ownServer = server;
     this.attach(server);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port ?? 0, host, () => {
-        server.off('error', reject);
-        resolve();
+    const port = options.port ?? 0;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve();
+        });
       });
-    });
-    const { port } = server.address() as AddressInfo;
+    } catch (error) {
+      // Leave the server as it was before listen(): a retry on another port may follow.
+      this.#ownServer = undefined;
+      this.#detach.pop()?.();
+      throw listenError(error, host, port);
+    }
+    const bound = (server.address() as AddressInfo).port;
     const hostForUrl = host.includes(':') ? `[${host}]` : host;
-    return { port, host, url: `ws://${hostForUrl}:${port}${this.#path}`, httpUrl: `http://${hostForUrl}:${port}` };
+    return { port: bound, host, url: `ws://${hostForUrl}:${bound}${this.#path}`, httpUrl: `http://${hostForUrl}:${bound}` };
   }
 
   /**
    * Serves WebSocket upgrades on `path` of an existing HTTP server
    * (`app.listen()`'s return value in Express, `fastify.server`). Upgrades
-   * on other paths are left to other listeners.
+   * on other paths are left to other listeners; when there are none, they
+   * get `404 Not Found`.
    */
   attach(server: Server): void {
     const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       if (pathOf(req) !== this.#path) {
-        if (server.listenerCount('upgrade') === 1) socket.destroy();
+        // Another listener may serve that path; when there is none, say so over HTTP.
+        if (server.listenerCount('upgrade') === 1) socket.end(NOT_FOUND_RESPONSE);
         return;
       }
       if (this.#closing !== undefined) {
@@ -320,4 +333,15 @@ function pathOf(req: IncomingMessage): string {
  */
 export function createPubSubServer<TRouter extends AnyTRPCRouter>(options: ServerOptions<TRouter>): PubSubServer<TRouter> {
   return new PubSubServer(options);
+}
+
+/** The answer to an upgrade on a path nobody serves. */
+const NOT_FOUND_RESPONSE = 'HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nnot found\n';
+
+/** A one-line error for a port that cannot be bound, keeping Node's `code` and the original error as `cause`. */
+function listenError(error: unknown, host: string, port: number): Error {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const reason = code === 'EADDRINUSE' ? 'is already in use' : code === 'EACCES' ? 'needs more privileges' : `cannot be bound (${String(error)})`;
+  return Object.assign(new Error(`listen(): ${address} ${reason}`, { cause: error }), { code });
 }
