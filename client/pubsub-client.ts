@@ -18,6 +18,36 @@ export interface DisconnectInfo {
   willReconnect: boolean;
 }
 
+/**
+ * Where the convenience client's connection stands: `connecting` until the
+ * first socket opens, `open`, `reconnecting` after an open socket closed (or
+ * while attempts fail after one did), `closed` after `close()` or when
+ * retries ran out.
+ */
+export type ConnectionStatus = 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+/** A failed connection attempt, as {@link PubSubClientOptions.onError} gets it. */
+export interface ConnectionError extends Error {
+  readonly name: 'ConnectionError';
+  /** Failed attempts in a row, this one included (1 for the first). */
+  readonly attempt: number;
+  /** Whether the client tries again (false when `retry.maxAttempts` ran out). */
+  readonly willRetry: boolean;
+  /** The WebSocket close code of the failed attempt, when known (1006: no answer). */
+  readonly code: number | undefined;
+}
+
+function connectionError(url: string, attempt: number, willRetry: boolean, code: number | undefined, cause: unknown): ConnectionError {
+  const error = new Error(`Could not connect to ${url}${code === undefined ? '' : ` (close code ${code})`}`, { cause }) as Error & {
+    -readonly [K in keyof ConnectionError]: ConnectionError[K];
+  };
+  error.name = 'ConnectionError';
+  error.attempt = attempt;
+  error.willRetry = willRetry;
+  error.code = code;
+  return error as ConnectionError;
+}
+
 /** Options of {@link createPubSubClient}. */
 export interface PubSubClientOptions {
   /** Server URL, e.g. `ws://127.0.0.1:3000/trpc`. */
@@ -38,6 +68,10 @@ export interface PubSubClientOptions {
   onConnect?: () => void;
   /** Each time an open connection closes, and once when retries run out (failed attempts in between are silent). A throw is reported on `console.error`. */
   onDisconnect?: (info: DisconnectInfo) => void;
+  /** Each failed connection attempt (refused, unreachable, closed before it opened). A throw is reported on `console.error`. */
+  onError?: (error: ConnectionError) => void;
+  /** Each change of {@link PubSubClient.status}. A throw is reported on `console.error`. */
+  onStatusChange?: (status: ConnectionStatus) => void;
   /** The router's data transformer (e.g. superjson), when it has one. */
   transformer?: unknown;
   /** A subscription failed on the server (e.g. `FORBIDDEN`); it is not retried. */
@@ -59,6 +93,8 @@ export interface PubSubClient<TRouter extends AnyTRPCRouter> {
   readonly trpc: CreateTRPCClient<TRouter>;
   /** Whether a connection is open now. */
   readonly connected: boolean;
+  /** Where the connection stands (see {@link ConnectionStatus}). */
+  readonly status: ConnectionStatus;
   /** Resolves once a connection is open (at once if it is); rejects after `close()` or when retries ran out. */
   ready(): Promise<void>;
   /**
@@ -102,6 +138,12 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
   let failedAttempts = 0;
   let waiters: { resolve: () => void; reject: (error: Error) => void }[] = [];
   const subscriptions = new Set<ClientSubscription>();
+  let status: ConnectionStatus = 'connecting';
+  const setStatus = (next: ConnectionStatus) => {
+    if (status === next || status === 'closed') return;
+    status = next;
+    callUser('onStatusChange', () => options.onStatusChange?.(next));
+  };
 
   const settleWaiters = (error?: Error) => {
     const current = waiters;
@@ -128,16 +170,22 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
   const onSocketOpen = () => {
     failedAttempts = 0;
     if (++openSockets > 1) return;
+    setStatus('open');
     callUser('onConnect', () => options.onConnect?.());
     settleWaiters();
   };
-  const onSocketClose = (opened: boolean, code: number | undefined) => {
+  const onSocketClose = (opened: boolean, code: number | undefined, cause: unknown) => {
     if (opened) {
       if (--openSockets > 0) return;
     } else {
       failedAttempts++;
     }
     const givingUp = !closed && openSockets === 0 && failedAttempts >= retry.maxAttempts;
+    if (!opened && !closed) {
+      const error = connectionError(options.url, failedAttempts, !givingUp, code, cause);
+      callUser('onError', () => options.onError?.(error));
+    }
+    if (opened && !closed && !givingUp && openSockets === 0) setStatus('reconnecting');
     if (opened || givingUp) {
       callUser('onDisconnect', () => options.onDisconnect?.({ code, willReconnect: !closed && !givingUp }));
     }
@@ -154,11 +202,15 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
       constructor(url: string | URL, protocols?: string | string[]) {
         super(url, protocols);
         let opened = false;
+        let failure: unknown;
         this.addEventListener('open', () => {
           opened = true;
           onSocketOpen();
         });
-        this.addEventListener('close', (event) => onSocketClose(opened, event.code));
+        this.addEventListener('error', (event) => {
+          failure = (event as { error?: unknown }).error ?? event;
+        });
+        this.addEventListener('close', (event) => onSocketClose(opened, event.code, failure));
       }
     };
 
@@ -215,6 +267,9 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
     get connected() {
       return openSockets > 0;
     },
+    get status() {
+      return status;
+    },
     ready() {
       if (closed) return Promise.reject(new Error('PubSubClient is closed'));
       if (openSockets > 0) return Promise.resolve();
@@ -239,6 +294,7 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
     async close() {
       if (closed) return;
       closed = true;
+      setStatus('closed');
       for (const subscription of [...subscriptions]) subscription.unsubscribe();
       settleWaiters(new Error('PubSubClient is closed'));
       await wsClient.close();

@@ -25,24 +25,46 @@ const http = createServer((req, res) => {
         ? pubsub.publish('tick')
         : pubsub.publish('news', { title: `Triggered #${++triggered}` });
     publishing.then(
-      (event) => json(res, 200, { id: event.id, topic: event.topic }),
+      (event) => json(res, 200, { id: event.id, topic: event.topic, payload: event.payload }),
       (error: unknown) => json(res, 503, { error: String(error) }),
     );
     return;
   }
   if (req.method === 'GET' && url.pathname === '/') {
     res.writeHead(200, { 'content-type': 'text/plain' });
-    res.end('trpc-pubsub demo\nWebSocket: /trpc\nGET /trigger[?topic=tick]\nGET /health\nGET /metrics\n');
+    res.end(
+      'trpc-pubsub demo\nTopics: chat (keyed by room), news, tick\nWebSocket: /trpc\nGET /trigger publishes on "news"; GET /trigger?topic=tick publishes on "tick"\nGET /health\nGET /metrics\n',
+    );
     return;
   }
   json(res, 404, { error: 'not found' });
 });
 server.attach(http); // WebSocket upgrades on /trpc
 
-await new Promise<void>((resolve) => http.listen(Number(process.env['PORT'] ?? 3000), '127.0.0.1', resolve));
+const requestedPort = Number(process.env['PORT'] ?? 3000);
+try {
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(requestedPort, '127.0.0.1', () => {
+      http.off('error', reject);
+      resolve();
+    });
+  });
+} catch (error) {
+  const code = (error as NodeJS.ErrnoException).code;
+  console.error(
+    code === 'EADDRINUSE'
+      ? `demo: port ${requestedPort} is already in use; stop what runs there or pick another with PORT=…`
+      : `demo: cannot listen on 127.0.0.1:${requestedPort}: ${String(error)}`,
+  );
+  await server.close();
+  await pubsub.close();
+  process.exit(1);
+}
 const { port } = http.address() as AddressInfo;
+console.log(`Engine:    ${engineName()}`);
 console.log(`WebSocket: ws://127.0.0.1:${port}/trpc`);
-console.log(`Trigger:   http://127.0.0.1:${port}/trigger`);
+console.log(`Trigger:   http://127.0.0.1:${port}/trigger publishes on "news"; ?topic=tick publishes on "tick"`);
 
 /** Ctrl-C / SIGTERM: tell clients to reconnect elsewhere, close sockets, stop the hub. */
 async function shutdown(): Promise<void> {
@@ -57,4 +79,13 @@ process.once('SIGTERM', () => void shutdown());
 
 function json(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+}
+
+/** The engine the banner names: memory, or the Redis URL without its password. */
+function engineName(): string {
+  const redisUrl = process.env['REDIS_URL'];
+  if (!redisUrl) return 'memory (one process)';
+  const url = new URL(redisUrl);
+  if (url.password !== '') url.password = '***';
+  return `redis ${url.toString()}`;
 }

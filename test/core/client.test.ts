@@ -2,7 +2,7 @@
  * The convenience client: subscribe/publish/ready/close, connect and
  * disconnect callbacks, and reconnection when the server drops it.
  */
-import type { DisconnectInfo } from 'trpc-pubsub/client';
+import type { ConnectionError, ConnectionStatus, DisconnectInfo } from 'trpc-pubsub/client';
 import { describe, expect, it, vi } from 'vitest';
 import { adminOnlySecret } from '../fixtures/app.js';
 import { pubsubClient } from '../fixtures/clients.js';
@@ -158,6 +158,50 @@ describe('convenience client', () => {
     await expect(client.ready()).rejects.toThrow(/after 3 attempts/);
     expect(disconnects).toEqual([{ code: expect.any(Number), willReconnect: false }]);
     expect(client.connected).toBe(false);
+  });
+
+  it('reports each failed connection attempt through onError, with its number, whether it retries, and the cause', async () => {
+    const srv = await startServer();
+    const { url } = srv;
+    await srv.close();
+    const errors: ConnectionError[] = [];
+    const statuses: ConnectionStatus[] = [];
+
+    const client = pubsubClient(url, {
+      retry: { initialDelayMs: 5, maxDelayMs: 5, maxAttempts: 3 },
+      onError: (error) => errors.push(error),
+      onStatusChange: (status) => statuses.push(status),
+    });
+    expect(client.status).toBe('connecting');
+
+    await expect(client.ready()).rejects.toThrow(/after 3 attempts/);
+    expect(errors.map(({ name, attempt, willRetry }) => ({ name, attempt, willRetry }))).toEqual([
+      { name: 'ConnectionError', attempt: 1, willRetry: true },
+      { name: 'ConnectionError', attempt: 2, willRetry: true },
+      { name: 'ConnectionError', attempt: 3, willRetry: false },
+    ]);
+    expect(errors[0]?.message).toMatch(new RegExp(`^Could not connect to ${url.replaceAll('/', '\\/')}`));
+    expect(String((errors[0]?.cause as Error | undefined)?.message)).toMatch(/ECONNREFUSED/);
+    expect(client.status).toBe('closed');
+    expect(statuses).toEqual(['closed']);
+  });
+
+  it('moves its status from connecting to open, reconnecting when the server goes, open again, and closed', async () => {
+    await using srv = await startServer({ server: { shutdownGraceMs: 50 } });
+    const statuses: ConnectionStatus[] = [];
+    const client = pubsubClient(srv.url, { onStatusChange: (status) => statuses.push(status) });
+    expect(client.status).toBe('connecting');
+    await client.ready();
+    expect(client.status).toBe('open');
+
+    srv.connections[0]?.socket.terminate();
+    await vi.waitFor(() => expect(statuses).toEqual(['open', 'reconnecting', 'open']));
+    expect(client.status).toBe('open');
+
+    await client.close();
+    await client.close();
+    expect(statuses).toEqual(['open', 'reconnecting', 'open', 'closed']);
+    expect(client.status).toBe('closed');
   });
 
   it.each([

@@ -28,7 +28,10 @@ describe('examples/demo-server.ts (npm start)', () => {
   it('prints one WebSocket URL line and one trigger URL line, with the real port', () => {
     const lines = demo.stdout().split('\n');
     expect(lines.filter((line) => line.includes('ws://'))).toEqual([expect.stringMatching(/^WebSocket: ws:\/\/127\.0\.0\.1:\d+\/trpc$/)]);
-    expect(lines.filter((line) => line.includes('/trigger'))).toHaveLength(1);
+    expect(lines.filter((line) => line.includes('/trigger'))).toEqual([
+      expect.stringMatching(/^Trigger: {3}http:\/\/127\.0\.0\.1:\d+\/trigger publishes on "news"; \?topic=tick publishes on "tick"$/),
+    ]);
+    expect(lines).toContain('Engine:    memory (one process)');
     expect(url).not.toContain(':0/');
     expect(new URL(triggerUrl).port).toBe(new URL(url).port);
   });
@@ -40,8 +43,8 @@ describe('examples/demo-server.ts (npm start)', () => {
 
     const response = await fetch(triggerUrl);
     expect(response.status).toBe(200);
-    const body = (await response.json()) as { id: string; topic: string };
-    expect(body.topic).toBe('news');
+    const body = (await response.json()) as { id: string; topic: string; payload: unknown };
+    expect(body).toEqual({ id: expect.any(String), topic: 'news', payload: { title: 'Triggered #1' } });
     await vi.waitFor(() => expect(titles).toEqual([{ id: body.id, title: 'Triggered #1' }]));
   });
 
@@ -52,6 +55,19 @@ describe('examples/demo-server.ts (npm start)', () => {
     const body = (await (await fetch(`${triggerUrl}?topic=tick`)).json()) as { id: string; topic: string };
     expect(body.topic).toBe('tick');
     await vi.waitFor(() => expect(ticks).toEqual([body.id]));
+  });
+
+  it('names its topics and routes on GET /', async () => {
+    const text = await (await fetch(new URL(triggerUrl).origin)).text();
+    expect(text).toContain('Topics: chat (keyed by room), news, tick');
+    expect(text).toContain('GET /trigger publishes on "news"; GET /trigger?topic=tick publishes on "tick"');
+  });
+
+  it('exits 1 with one line on stderr when its port is taken', async () => {
+    const [bin, ...args] = START_SCRIPT.split(' ');
+    const second = start(join(ROOT, 'node_modules', '.bin', bin!), args, { PORT: new URL(url).port });
+    expect(await second.exitWithin(15_000)).toEqual({ code: 1, signal: null });
+    expect(second.stderr().trim().split('\n')).toEqual([`demo: port ${new URL(url).port} is already in use; stop what runs there or pick another with PORT=…`]);
   });
 
   it('answers /health and /metrics', async () => {
