@@ -95,7 +95,7 @@ export function topic<TPayload extends PayloadSchema | undefined = undefined, TK
 }
 
 /** The zod versions whose schemas {@link topic} takes, as error messages name them. */
-const SUPPORTED_ZOD = 'zod ^4.0.0, or zod ^3.25.1 through `import * as z from "zod/v4"`';
+const SUPPORTED_ZOD = 'zod ^4.0.0, or zod ^3.25.76 through `import * as z from "zod/v4"`';
 
 /**
  * Refuses, at definition time, a schema that is not a zod 4 schema (a zod 3

@@ -64,7 +64,7 @@ describe('npm pack on a clean copy of the repository', () => {
     expect(manifest.peerDependencies).toMatchObject({
       '@trpc/server': '^11.19.0',
       '@trpc/client': '^11.19.0',
-      zod: '^3.25.1 || ^4.0.0',
+      zod: '^3.25.76 || ^4.0.0',
       ws: expect.stringMatching(/^\^8\./),
       ioredis: expect.stringMatching(/^\^5\./),
       'graphql-redis-subscriptions': expect.any(String),

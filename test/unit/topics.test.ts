@@ -16,7 +16,7 @@ describe('topic() takes zod 4 schemas', () => {
   ])('refuses a zod 3 classic %s schema at definition time, naming the supported versions', (field, options) => {
     expect(() => topic(options as never)).toThrow(
       new TypeError(
-        `topic(): the ${field} schema is a zod 3 schema; trpc-pubsub takes zod ^4.0.0, or zod ^3.25.1 through \`import * as z from "zod/v4"\``,
+        `topic(): the ${field} schema is a zod 3 schema; trpc-pubsub takes zod ^4.0.0, or zod ^3.25.76 through \`import * as z from "zod/v4"\``,
       ),
     );
   });
