@@ -73,4 +73,5 @@ export { channelName } from './subscription-scope.js';
 export { MemoryHistory } from './history.js';
 export type { ReplayResult } from './history.js';
 export { createConsoleLogger, silentLogger } from './logger.js';
+export { MissingPeerDependencyError } from './engine/optional-peer.js';
 export type { Logger, LogLevel } from './logger.js';
