@@ -114,6 +114,11 @@ describe('examples/, copied into an app that installs the tarball', () => {
         ws: '^8',
         express: '^5',
         fastify: '^5',
+        // examples/app.ts imports trpc-pubsub/redis when REDIS_URL is set, so its types need the Redis peers.
+        ioredis: '^5',
+        'graphql-redis-subscriptions': '^2.7.0',
+        'graphql-subscriptions': '^3',
+        graphql: '^16',
       },
       devDependencies: { typescript: '~5.9.3', tsx: '^4', '@types/node': '^20', '@types/ws': '^8', '@types/express': '^5' },
     });
