@@ -521,17 +521,29 @@ class TopicSink implements Sink {
 }
 
 /**
- * The close code `ws` sends when it refuses a frame (1009 too big, 1002
- * protocol error, 1007 invalid UTF-8): it hangs it on the error under a
- * private symbol (`Symbol('status-code')`, ws/lib/constants.js).
+ * The close code `ws` sends when it refuses a frame, from the documented
+ * `error.code` of its receiver errors (ws/doc/ws.md, "Error codes"): 1009
+ * too big, 1007 invalid UTF-8, 1008 too many fragments, 1002 for the other
+ * protocol errors.
  */
+const WS_ERROR_CLOSE_CODES: Readonly<Record<string, number>> = {
+  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: 1009,
+  WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH: 1009,
+  WS_ERR_INVALID_UTF8: 1007,
+  WS_ERR_TOO_MANY_BUFFERED_PARTS: 1008,
+  WS_ERR_UNEXPECTED_RSV_1: 1002,
+  WS_ERR_UNEXPECTED_RSV_2_3: 1002,
+  WS_ERR_INVALID_OPCODE: 1002,
+  WS_ERR_EXPECTED_FIN: 1002,
+  WS_ERR_INVALID_CONTROL_PAYLOAD_LENGTH: 1002,
+  WS_ERR_EXPECTED_MASK: 1002,
+  WS_ERR_UNEXPECTED_MASK: 1002,
+  WS_ERR_INVALID_CLOSE_CODE: 1002,
+};
+
 function wsStatusCodeOf(error: Error): number | undefined {
-  for (const symbol of Object.getOwnPropertySymbols(error)) {
-    if (symbol.description !== 'status-code') continue;
-    const value: unknown = (error as unknown as Record<symbol, unknown>)[symbol];
-    return typeof value === 'number' ? value : undefined;
-  }
-  return undefined;
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === undefined ? undefined : WS_ERROR_CLOSE_CODES[code];
 }
 
 function isAsyncIterableValue(value: unknown): value is AsyncIterable<unknown> {

@@ -61,6 +61,8 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
   readonly #options: ServerOptions<TRouter>;
   readonly #wss: WebSocketServer;
   readonly #connections = new Set<Connection>();
+  /** Shutdown waiters, told when the last connection closes (see #allClosedWithin). */
+  readonly #allClosedWaiters = new Set<() => void>();
   readonly #framePool: FramePool;
   readonly #coalescer = new WriteCoalescer();
   readonly #disconnectInfo = new Map<Connection, ConnectionInfo>();
@@ -272,18 +274,17 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
     this.#wss.removeAllListeners();
   }
 
+  /** Resolves when the last connection has closed, or after `ms`. */
   #allClosedWithin(ms: number): Promise<void> {
     if (this.#connections.size === 0) return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const interval = setInterval(() => {
-        if (this.#connections.size === 0) done();
-      }, 10);
-      function done() {
+      const done = () => {
         clearTimeout(timer);
-        clearInterval(interval);
+        this.#allClosedWaiters.delete(done);
         resolve();
-      }
+      };
+      const timer = setTimeout(done, ms);
+      this.#allClosedWaiters.add(done);
     });
   }
 
@@ -302,6 +303,7 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
 
   readonly #onClosed = (connection: Connection, code: number, reason: Buffer): void => {
     this.#connections.delete(connection);
+    if (this.#connections.size === 0) for (const waiter of [...this.#allClosedWaiters]) waiter();
     const info = this.#disconnectInfo.get(connection);
     if (info === undefined) return;
     this.#disconnectInfo.delete(connection);

@@ -226,6 +226,21 @@ describe('bad frames on the wire', () => {
   }
 });
 
+describe('frames ws refuses', () => {
+  it('closes a sender of invalid UTF-8 with 1007, reports 1007 to onDisconnect, and leaves other clients alone', async () => {
+    await using srv = await startServer();
+    const observer = await startObserver(srv);
+    const raw = await rawClient(srv.url);
+
+    raw.socket.send(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), { binary: false }); // "{", two bytes that are never UTF-8, "}"
+
+    expect((await raw.waitForClose()).code).toBe(1007);
+    await vi.waitFor(() => expect(srv.disconnects.map(({ code }) => code)).toEqual([1007]));
+    await observer.stillReceives('after the bad frame');
+    expect(srv.server.connectionCount).toBe(1);
+  });
+});
+
 describe('frames over maxMessageBytes', () => {
   it('closes the sender with 1009 and leaves other clients alone', async () => {
     await using srv = await startServer({ server: { maxMessageBytes: 1024 } });
