@@ -3,8 +3,8 @@
  * the shared protocol constants. No Node-only imports.
  * @module
  */
-export { createPubSubClient } from './pubsub-client.js';
-export type { ClientSubscription, ConnectionError, ConnectionStatus, DisconnectInfo, PubSubClient, PubSubClientOptions } from './pubsub-client.js';
+export { ConnectionError, createPubSubClient } from './pubsub-client.js';
+export type { ClientSubscription, ConnectionStatus, DisconnectInfo, PubSubClient, PubSubClientOptions } from './pubsub-client.js';
 export { backoffDelay, DEFAULT_RETRY } from './backoff.js';
 export type { RetryOptions } from './backoff.js';
 export type { AnyTopicEventOf, PublishArgsOf, SubscribeOptionsOf, TopicEventOf, TopicNamesOf } from './router-types.js';

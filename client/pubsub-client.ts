@@ -27,25 +27,23 @@ export interface DisconnectInfo {
 export type ConnectionStatus = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
 /** A failed connection attempt, as {@link PubSubClientOptions.onError} gets it. */
-export interface ConnectionError extends Error {
-  readonly name: 'ConnectionError';
-  /** Failed attempts in a row, this one included (1 for the first). */
-  readonly attempt: number;
-  /** Whether the client tries again (false when `retry.maxAttempts` ran out). */
-  readonly willRetry: boolean;
-  /** The WebSocket close code of the failed attempt, when known (1006: no answer). */
-  readonly code: number | undefined;
-}
-
-function connectionError(url: string, attempt: number, willRetry: boolean, code: number | undefined, cause: unknown): ConnectionError {
-  const error = new Error(`Could not connect to ${url}${code === undefined ? '' : ` (close code ${code})`}`, { cause }) as Error & {
-    -readonly [K in keyof ConnectionError]: ConnectionError[K];
-  };
-  error.name = 'ConnectionError';
-  error.attempt = attempt;
-  error.willRetry = willRetry;
-  error.code = code;
-  return error as ConnectionError;
+export class ConnectionError extends Error {
+  override readonly name = 'ConnectionError';
+  /**
+   * @param url the server URL
+   * @param attempt failed attempts in a row, this one included (1 for the first)
+   * @param willRetry whether the client tries again (false when `retry.maxAttempts` ran out)
+   * @param code the WebSocket close code of the failed attempt, when known (1006: no answer)
+   */
+  constructor(
+    url: string,
+    readonly attempt: number,
+    readonly willRetry: boolean,
+    readonly code: number | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(`Could not connect to ${url}${code === undefined ? '' : ` (close code ${code})`}`, options);
+  }
 }
 
 /** Options of {@link createPubSubClient}. */
@@ -182,10 +180,10 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
     }
     const givingUp = !closed && openSockets === 0 && failedAttempts >= retry.maxAttempts;
     if (!opened && !closed) {
-      const error = connectionError(options.url, failedAttempts, !givingUp, code, cause);
+      const error = new ConnectionError(options.url, failedAttempts, !givingUp, code, { cause });
       callUser('onError', () => options.onError?.(error));
     }
-    if (opened && !closed && !givingUp && openSockets === 0) setStatus('reconnecting');
+    if (opened && !closed && !givingUp) setStatus('reconnecting');
     if (opened || givingUp) {
       callUser('onDisconnect', () => options.onDisconnect?.({ code, willReconnect: !closed && !givingUp }));
     }

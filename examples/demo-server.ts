@@ -8,6 +8,7 @@
  *
  * Also answers GET /health and GET /metrics. PORT=0 picks a free port.
  */
+import { once } from 'node:events';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createPubSubServer } from 'trpc-pubsub';
@@ -43,13 +44,8 @@ server.attach(http); // WebSocket upgrades on /trpc
 
 const requestedPort = Number(process.env['PORT'] ?? 3000);
 try {
-  await new Promise<void>((resolve, reject) => {
-    http.once('error', reject);
-    http.listen(requestedPort, '127.0.0.1', () => {
-      http.off('error', reject);
-      resolve();
-    });
-  });
+  http.listen(requestedPort, '127.0.0.1');
+  await once(http, 'listening'); // rejects with the server's 'error' (EADDRINUSE, …)
 } catch (error) {
   const code = (error as NodeJS.ErrnoException).code;
   console.error(
@@ -81,11 +77,10 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
 }
 
-/** The engine the banner names: memory, or the Redis URL without its password. */
+/** The engine the banner names: memory, or Redis with its URL (password hidden). */
 function engineName(): string {
-  const redisUrl = process.env['REDIS_URL'];
-  if (!redisUrl) return 'memory (one process)';
-  const url = new URL(redisUrl);
+  if (pubsub.engine.name === 'memory') return 'memory (one process)';
+  const url = new URL(process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379');
   if (url.password !== '') url.password = '***';
-  return `redis ${url.toString()}`;
+  return `${pubsub.engine.name} ${url.toString()}`;
 }

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -134,13 +135,8 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
     this.attach(server);
     const port = options.port ?? 0;
     try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
+      server.listen(port, host);
+      await once(server, 'listening'); // rejects with the server's 'error' (EADDRINUSE, …)
     } catch (error) {
       // Leave the server as it was before listen(): a retry on another port may follow.
       this.#ownServer = undefined;
@@ -148,8 +144,8 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
       throw listenError(error, host, port);
     }
     const bound = (server.address() as AddressInfo).port;
-    const hostForUrl = host.includes(':') ? `[${host}]` : host;
-    return { port: bound, host, url: `ws://${hostForUrl}:${bound}${this.#path}`, httpUrl: `http://${hostForUrl}:${bound}` };
+    const address = hostForUrl(host);
+    return { port: bound, host, url: `ws://${address}:${bound}${this.#path}`, httpUrl: `http://${address}:${bound}` };
   }
 
   /**
@@ -340,10 +336,14 @@ export function createPubSubServer<TRouter extends AnyTRPCRouter>(options: Serve
 /** The answer to an upgrade on a path nobody serves. */
 const NOT_FOUND_RESPONSE = 'HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nnot found\n';
 
+/** `host` as it goes before `:port` in a URL (IPv6 literals in brackets). */
+function hostForUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
 /** A one-line error for a port that cannot be bound, keeping Node's `code` and the original error as `cause`. */
 function listenError(error: unknown, host: string, port: number): Error {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
   const reason = code === 'EADDRINUSE' ? 'is already in use' : code === 'EACCES' ? 'needs more privileges' : `cannot be bound (${String(error)})`;
-  return Object.assign(new Error(`listen(): ${address} ${reason}`, { cause: error }), { code });
+  return Object.assign(new Error(`listen(): ${hostForUrl(host)}:${port} ${reason}`, { cause: error }), { code });
 }

@@ -2,7 +2,7 @@
  * The convenience client: subscribe/publish/ready/close, connect and
  * disconnect callbacks, and reconnection when the server drops it.
  */
-import type { ConnectionError, ConnectionStatus, DisconnectInfo } from 'trpc-pubsub/client';
+import { ConnectionError, type ConnectionStatus, type DisconnectInfo } from 'trpc-pubsub/client';
 import { describe, expect, it, vi } from 'vitest';
 import { adminOnlySecret } from '../fixtures/app.js';
 import { pubsubClient } from '../fixtures/clients.js';
@@ -180,6 +180,7 @@ describe('convenience client', () => {
       { name: 'ConnectionError', attempt: 2, willRetry: true },
       { name: 'ConnectionError', attempt: 3, willRetry: false },
     ]);
+    expect(errors.every((error) => error instanceof ConnectionError)).toBe(true);
     expect(errors[0]?.message).toMatch(new RegExp(`^Could not connect to ${url.replaceAll('/', '\\/')}`));
     expect(String((errors[0]?.cause as Error | undefined)?.message)).toMatch(/ECONNREFUSED/);
     expect(client.status).toBe('closed');

@@ -7,14 +7,14 @@
  * examples folder is copied as it is, typechecked and run the same way.
  */
 import { cpSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { killAll, start, type RunningExample } from '../examples/spawn.js';
+import { killAll, ROOT, start, type RunningExample } from '../examples/spawn.js';
+import { freePort } from '../fixtures/redis-server.js';
 import { createApp, run, runOk, tsconfig, type App } from './apps.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** The app's own `tsx` (its devDependency). */
+const tsxOf = (app: App): string => join(app.dir, 'node_modules/.bin/tsx');
 
 /** The README's `## Quick start` section. */
 function quickStartSection(): string {
@@ -28,15 +28,6 @@ function quickStartSection(): string {
 /** Fenced blocks of `language` in `markdown`. */
 function blocks(markdown: string, language: string): string[] {
   return [...markdown.matchAll(new RegExp(`\`\`\`${language}\\n([\\s\\S]*?)\`\`\``, 'g'))].map((match) => match[1]!);
-}
-
-/** A port nobody listens on now. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** Runs the README's shell lines in the app, installing the tarball where they install `trpc-pubsub` from the registry. */
@@ -83,15 +74,15 @@ describe('the README quick start, pasted into a new folder', () => {
   });
 
   it('shows an event on the first try with the stock client and with the convenience client', async () => {
-    const server: RunningExample = start(join(app.dir, 'node_modules/.bin/tsx'), ['server.ts'], {}, app.dir);
+    const server: RunningExample = start(tsxOf(app), ['server.ts'], {}, app.dir);
     await server.waitFor(new RegExp(`listening on ws://127\\.0\\.0\\.1:${port}/trpc`), 30_000);
 
-    const stock = await run(join(app.dir, 'node_modules/.bin/tsx'), ['client.ts'], app.dir, { timeoutMs: 30_000 });
+    const stock = await run(tsxOf(app), ['client.ts'], app.dir, { timeoutMs: 30_000 });
     expect(stock.stderr).toBe('');
     expect(stock.code).toBe(0);
     expect(stock.stdout).toMatch(/^\S+ room-1 ann hi$/m);
 
-    const convenience = await run(join(app.dir, 'node_modules/.bin/tsx'), ['pubsub-client.ts'], app.dir, { timeoutMs: 30_000 });
+    const convenience = await run(tsxOf(app), ['pubsub-client.ts'], app.dir, { timeoutMs: 30_000 });
     expect(convenience.stderr).toBe('');
     expect(convenience.code).toBe(0);
     expect(convenience.stdout).toMatch(/^status: open$/m);
@@ -102,7 +93,6 @@ describe('the README quick start, pasted into a new folder', () => {
 
 describe('examples/, copied into an app that installs the tarball', () => {
   let app: App;
-  const tsx = () => join(app.dir, 'node_modules/.bin/tsx');
 
   beforeAll(async () => {
     app = createApp('examples', {
@@ -135,12 +125,12 @@ describe('examples/, copied into an app that installs the tarball', () => {
   });
 
   it('runs the demo server and the Node client: a triggered headline arrives and a tick ends the client', async () => {
-    const demo = start(tsx(), ['examples/demo-server.ts'], { PORT: '0' }, app.dir);
+    const demo = start(tsxOf(app), ['examples/demo-server.ts'], { PORT: '0' }, app.dir);
     const [url] = await demo.waitFor(/ws:\/\/127\.0\.0\.1:\d+\/trpc/, 30_000);
     const [triggerUrl] = await demo.waitFor(/http:\/\/127\.0\.0\.1:\d+\/trigger/);
     expect(demo.stdout()).toContain('Engine:    memory (one process)');
 
-    const client = start(tsx(), ['examples/node-client.ts', url!], {}, app.dir);
+    const client = start(tsxOf(app), ['examples/node-client.ts', url!], {}, app.dir);
     await client.waitFor(/Subscribed to news, chat and tick/, 30_000);
     await fetch(triggerUrl!);
     await client.waitFor(/news: Triggered #1/);
@@ -150,9 +140,9 @@ describe('examples/, copied into an app that installs the tarball', () => {
   });
 
   it.each(['express-server.ts', 'fastify-server.ts'])('runs examples/%s: POST /news publishes to a subscriber', async (file) => {
-    const server = start(tsx(), [`examples/${file}`], { PORT: '0' }, app.dir);
+    const server = start(tsxOf(app), [`examples/${file}`], { PORT: '0' }, app.dir);
     const [url] = await server.waitFor(/ws:\/\/127\.0\.0\.1:\d+\/trpc/, 30_000);
-    const client = start(tsx(), ['examples/node-client.ts', url!], {}, app.dir);
+    const client = start(tsxOf(app), ['examples/node-client.ts', url!], {}, app.dir);
     await client.waitFor(/Subscribed to news, chat and tick/, 30_000);
 
     const response = await fetch(`${new URL(url!).origin.replace('ws:', 'http:')}/news`, {
