@@ -16,6 +16,7 @@ export {
   isValidChannelKey,
   isValidEventId,
   isValidTopicName,
+  isGapSignal,
   isWireEvent,
   MAX_KEY_LENGTH,
   PING,
@@ -23,4 +24,4 @@ export {
   PUBLISH_PROCEDURE,
   TOPIC_NAME_PATTERN,
 } from './protocol.js';
-export type { ChannelKey, PubSubEvent, WireEvent } from './protocol.js';
+export type { ChannelKey, GapReason, GapSignal, PubSubEvent, WireEvent } from './protocol.js';

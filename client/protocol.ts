@@ -48,6 +48,50 @@ export interface PubSubEvent<TPayload = unknown, TKey extends ChannelKey | undef
 }
 
 /**
+ * Why a resuming subscription could not be replayed everything it missed
+ * (see {@link GapSignal}):
+ * - `expired`: the events after `lastEventId` are no longer in the topic's
+ *   history (too old, or more than `maxEvents` since);
+ * - `unknown`: `lastEventId` is not from this history (it was reset or
+ *   flushed, or the id comes from another deployment);
+ * - `unsupported`: the topic keeps no history, or the engine keeps none yet.
+ */
+export type GapReason = 'expired' | 'unknown' | 'unsupported';
+
+/**
+ * The control signal a resuming subscription receives, in place of the
+ * events it missed, when they cannot be replayed. It travels tracked like
+ * an event (`result.data = { id, data: GapSignal }`), so `wsLink` keeps a
+ * valid `lastEventId`; live events follow it.
+ */
+export interface GapSignal {
+  /** Always `"gap"`. */
+  kind: 'gap';
+  /** The subscription's topic; absent for an all-topics subscription. */
+  topic?: string;
+  /** The subscription's key, when it listens to one channel of a keyed topic. */
+  key?: ChannelKey;
+  /** Why nothing (or not everything) was replayed. */
+  reason: GapReason;
+  /** The `lastEventId` the subscription asked to resume after. */
+  after: string;
+  /** When the server noticed, milliseconds since the epoch. */
+  ts: number;
+}
+
+/** Whether `value` is a {@link GapSignal} (used by the client before it hands one to application code). */
+export function isGapSignal(value: unknown): value is GapSignal {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return (
+    v['kind'] === 'gap' &&
+    (v['reason'] === 'expired' || v['reason'] === 'unknown' || v['reason'] === 'unsupported') &&
+    typeof v['after'] === 'string' &&
+    typeof v['ts'] === 'number'
+  );
+}
+
+/**
  * WebSocket close codes trpc-pubsub uses. Recoverable failures never close
  * the socket: they travel as tRPC error envelopes on the operation.
  */
