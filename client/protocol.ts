@@ -104,6 +104,10 @@ export const CloseCode = {
   MessageTooBig: 1009,
   /** Unexpected server failure. */
   InternalError: 1011,
+  /** The first message was not the `connectionParams` message the URL announced (`?connectionParams=1`); a `PARSE_ERROR` came first. */
+  BadConnectionParams: 4400,
+  /** The server's `createContext` refused the connection (e.g. a bad token); its error (such as `UNAUTHORIZED`) came first. */
+  ContextRefused: 4401,
   /** The client did not answer a keepalive `PING` in time (terminated, seen as 1006 by the client). */
   KeepAliveTimeout: 4408,
   /** The socket's send buffer stayed over `slowConsumer.maxBufferedBytes`; reconnect and resume. */

@@ -14,7 +14,8 @@ export type TopicNamesOf<TRouter extends AnyTRPCRouter> = {
 type EventsInput<TRouter extends AnyTRPCRouter, N extends string> = InputOf<RecordOf<TRouter>[N]['events']>;
 type EventsOutput<TRouter extends AnyTRPCRouter, N extends string> = OutputOf<RecordOf<TRouter>[N]['events']>;
 type PublishInput<TRouter extends AnyTRPCRouter, N extends string> = InputOf<RecordOf<TRouter>[N]['publish']>;
-type YieldOf<TOutput> = TOutput extends AsyncIterable<{ id: string; data: infer $Data }, any, any> ? $Data : never;
+/** What a topic subscription yields that is an event (control signals such as a gap are handled by the client). */
+type YieldOf<TOutput> = TOutput extends AsyncIterable<{ id: string; data: infer $Data }, any, any> ? Extract<$Data, { kind: 'event' }> : never;
 
 /** The event a client callback receives for topic `N`. */
 export type TopicEventOf<TRouter extends AnyTRPCRouter, N extends string> = YieldOf<EventsOutput<TRouter, N>> & { id: string };

@@ -1,13 +1,20 @@
 #!/usr/bin/env node
-// Keeps the package's boundaries honest:
-// - client/ is browser-safe: no `node:` builtins, no `ws`, no server code (`../src/`);
-// - src/ may import client/protocol.ts (shared) but nothing else from client/;
-// - only `import type` from 'ws' in src/server/connection.ts (the transport stays a type there).
+// Keeps the package's layers honest (`npm test` runs it):
+// - client/ is browser-safe: no Node builtins, no `ws`, no server code (`src/`);
+// - src/core/ is transport-free: no transport, no router, no `ws`, no Node networking;
+//   of the engines it sees only the seam (engine/engine.ts) and the default memory engine;
+// - engines (src/engine/*) import only the engine seam and their own siblings, never the
+//   core, the router or a transport; only the seam itself reaches into the core (scopes and
+//   channel names, and types);
+// - src/router/ (tRPC procedures) imports no transport;
+// - only `import type` from 'ws' outside src/transport/ws/server.ts;
+// - src/ may import client/protocol.ts (shared) but nothing else from client/.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 
-const root = new URL('..', import.meta.url).pathname;
-const NODE_BUILTINS = /^(node:|fs$|path$|http$|https$|net$|tls$|crypto$|stream$|os$|child_process$|worker_threads$|events$|url$|util$|zlib$|buffer$)/;
+const root = resolve(new URL('..', import.meta.url).pathname);
+const NODE_BUILTINS = /^(node:|fs$|path$|http$|https$|net$|tls$|crypto$|stream$|os$|child_process$|worker_threads$|events$|url$|util$|zlib$|buffer$|dgram$)/;
+const NETWORK = /^(node:)?(http|https|net|tls|dgram)$/;
 
 function* files(dir) {
   for (const name of readdirSync(dir)) {
@@ -15,6 +22,12 @@ function* files(dir) {
     if (statSync(path).isDirectory()) yield* files(path);
     else if (/\.(ts|tsx|mts)$/.test(name)) yield path;
   }
+}
+
+/** The repository-relative path a relative import points at (`.js` → `.ts`), or undefined for packages. */
+function target(file, spec) {
+  if (!spec.startsWith('.')) return undefined;
+  return relative(root, resolve(dirname(file), spec)).replace(/\.js$/, '.ts');
 }
 
 const problems = [];
@@ -26,15 +39,31 @@ for (const area of ['client', 'src']) {
     for (const match of text.matchAll(importRe)) {
       const typeOnly = Boolean(match[2]);
       const spec = match[3] ?? match[4];
-      if (area === 'client') {
-        if (NODE_BUILTINS.test(spec) && !typeOnly) problems.push(`${rel}: client/ must not import Node builtin "${spec}"`);
-        if (spec === 'ws' && !typeOnly) problems.push(`${rel}: client/ must not import "ws" (inject WebSocket instead)`);
-        if (spec.includes('/src/')) problems.push(`${rel}: client/ must not import server code "${spec}"`);
-      } else {
-        if (spec.startsWith('../') && spec.includes('client/') && !spec.endsWith('client/protocol.js')) {
-          problems.push(`${rel}: src/ may import only client/protocol.js from client/, not "${spec}"`);
+      const to = target(file, spec);
+      const problem = (message) => problems.push(`${rel}: ${message} ("${spec}")`);
+      if (rel.startsWith('client/')) {
+        if (NODE_BUILTINS.test(spec) && !typeOnly) problem('client/ must not import a Node builtin');
+        if (spec === 'ws' && !typeOnly) problem('client/ must not import ws (inject WebSocket instead)');
+        if (to?.startsWith('src/')) problem('client/ must not import server code');
+        continue;
+      }
+      if (to?.startsWith('client/') && to !== 'client/protocol.ts') problem('src/ may import only client/protocol.ts from client/');
+      if (spec === 'ws' && !typeOnly && rel !== 'src/transport/ws/server.ts') problem('only src/transport/ws/server.ts may import ws at runtime');
+      if (rel.startsWith('src/core/')) {
+        if (to?.startsWith('src/transport/')) problem('the core must not import a transport');
+        if (to?.startsWith('src/router/')) problem('the core must not import the router');
+        if (to?.startsWith('src/engine/') && to !== 'src/engine/engine.ts' && to !== 'src/engine/memory.ts') {
+          problem('the core sees engines only through the seam (engine/engine.ts) and the default memory engine');
+        }
+        if (spec === 'ws' || NETWORK.test(spec)) problem('the core must not touch sockets');
+      }
+      if (rel.startsWith('src/engine/')) {
+        const seam = rel === 'src/engine/engine.ts';
+        if (to !== undefined && !to.startsWith('src/engine/') && to !== 'client/protocol.ts') {
+          if (!(seam && (to === 'src/core/scope.ts' || (typeOnly && to.startsWith('src/core/'))))) problem('engines import only the engine seam (engine/engine.ts) and their siblings');
         }
       }
+      if (rel.startsWith('src/router/') && to?.startsWith('src/transport/')) problem('the router must not import a transport');
     }
   }
 }

@@ -1,6 +1,7 @@
 /**
  * trpc-pubsub server: typed topics, the tRPC router built from them, the
- * pubsub hub, engines and the WebSocket server.
+ * transport-free core (`src/core/`), the engine seam and the memory engine
+ * (`src/engine/`), and the WebSocket transport (`src/transport/ws/`).
  * @module
  */
 export {
@@ -11,10 +12,12 @@ export {
   PUBLISH_PROCEDURE,
   TOPIC_NAME_PATTERN,
   type ChannelKey,
+  type GapReason,
+  type GapSignal,
   type PubSubEvent,
   type WireEvent,
 } from '../client/protocol.js';
-export { defineTopics, topic } from './topics.js';
+export { defineTopics, topic } from './core/topics.js';
 export type {
   AnyTopic,
   HistoryPolicy,
@@ -27,8 +30,8 @@ export type {
   TopicPayload,
   TopicPayloadInput,
   TopicRecord,
-} from './topics.js';
-export { createPubSub, PubSub } from './pubsub.js';
+} from './core/topics.js';
+export { createPubSub, PubSub } from './core/pubsub.js';
 export type {
   AnyTopicEventOf,
   AuthorizeRequest,
@@ -38,8 +41,17 @@ export type {
   SubscriptionInfo,
   TopicEventOf,
   Unsubscribe,
-} from './pubsub.js';
-export { createPubSubRouter, topicProcedures, TopicSubscription } from './router.js';
+} from './core/pubsub.js';
+export { PubSubCore } from './core/core.js';
+export type { CoreHealth, CoreState, ResumeRead } from './core/core.js';
+export { Subscription, SubscriptionState } from './core/subscription.js';
+export type { SubscriptionOrigin } from './core/subscription.js';
+export { isSubscriptionRequest, SubscriptionRequest } from './core/subscription-request.js';
+export type { TrackedItem } from './core/subscription-request.js';
+export type { EncodedEvent } from './core/encoded-event.js';
+export type { CoreCounters, MetricSample } from './core/metrics.js';
+export { renderMetrics } from './core/metrics.js';
+export { createPubSubRouter, topicProcedures } from './router/procedures.js';
 export type {
   AnyBaseProcedure,
   AnyTopicWireEvent,
@@ -51,9 +63,10 @@ export type {
   TopicProceduresRecord,
   TopicWireEvent,
   TrackedEvent,
-} from './router.js';
-export { createPubSubServer, PubSubServer } from './server/server.js';
-export type { ListeningInfo, ListenOptions, ServerHealth } from './server/server.js';
+} from './router/types.js';
+export { createPubSubServer, PubSubServer } from './transport/ws/server.js';
+export type { ListeningInfo, ListenOptions, ServerHealth, ServerState } from './transport/ws/server.js';
+export { ConnectionState } from './transport/ws/connection.js';
 export {
   DEFAULT_KEEPALIVE,
   DEFAULT_MAX_MESSAGE_BYTES,
@@ -61,17 +74,16 @@ export {
   DEFAULT_PATH,
   DEFAULT_SHUTDOWN_GRACE_MS,
   DEFAULT_SLOW_CONSUMER,
-} from './server/options.js';
-export type { ConnectionInfo, CreateContextOptions, ServerOptions } from './server/options.js';
+} from './transport/ws/options.js';
+export type { ConnectionInfo, CreateContextOptions, ServerOptions } from './transport/ws/options.js';
 export { memoryEngine, MemoryEngine } from './engine/memory.js';
-export type { Engine, EngineContext, EngineHealth } from './engine/engine.js';
+export { HISTORY_NOT_SUPPORTED, HistoryNotSupportedError } from './engine/engine.js';
+export type { Engine, EngineContext, EngineHealth, EventDraft, HistoryRead } from './engine/engine.js';
 export type { BridgeCodec, BridgeMessage } from './engine/bridge-message.js';
 export { BridgeEngine, graphqlSubscriptionsEngine } from './engine/bridge.js';
-export type { BridgeEngineOptions, BridgeStats, BrokerPubSub } from './engine/bridge.js';
-export type { SubscriptionScope } from './subscription-scope.js';
-export { channelName } from './subscription-scope.js';
-export { MemoryHistory } from './history.js';
-export type { ReplayResult } from './history.js';
-export { createConsoleLogger, silentLogger } from './logger.js';
+export type { BridgeEngineOptions, BridgeStats, BrokerLink, BrokerLinkEvents, BrokerPubSub } from './engine/bridge.js';
+export type { SubscriptionScope } from './core/scope.js';
+export { channelName } from './core/scope.js';
+export { createConsoleLogger, silentLogger } from './core/logger.js';
 export { MissingPeerDependencyError } from './engine/optional-peer.js';
-export type { Logger, LogLevel } from './logger.js';
+export type { Logger, LogLevel } from './core/logger.js';

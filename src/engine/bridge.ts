@@ -1,9 +1,26 @@
-import { randomBytes } from 'node:crypto';
+/**
+ * An engine over any publish/subscribe broker with the
+ * `graphql-subscriptions` calls: publishing (ids, framing, read-your-writes
+ * gates), receiving (decoding, de-duplication) and the broker link's
+ * health. Broker subscriptions are {@link BrokerChannels}'; a broker's own
+ * connection handling is a {@link BrokerLink} handed in (composition, not
+ * subclass hooks).
+ * @module
+ */
 import { TRPCError } from '@trpc/server';
-import type { PubSubEvent } from '../../client/protocol.js';
-import type { SubscriptionScope } from '../subscription-scope.js';
 import { decodeBridgeMessage, encodeBridgeMessage, jsonCodec, sampleOf, type BridgeCodec } from './bridge-message.js';
-import type { Engine, EngineContext, EngineHealth } from './engine.js';
+import { BrokerChannels } from './broker-channels.js';
+import {
+  HistoryNotSupportedError,
+  type Engine,
+  type EngineContext,
+  type EngineHealth,
+  type EventDraft,
+  type HistoryRead,
+  type PubSubEvent,
+  type SubscriptionScope,
+} from './engine.js';
+import { formatEventId, sortablePosition } from './event-id.js';
 import { RecentIds } from './recent-ids.js';
 
 /**
@@ -43,6 +60,30 @@ export interface BridgeEngineOptions {
   codec?: BridgeCodec;
   /** Largest serialized message the broker takes; larger publishes fail with `PAYLOAD_TOO_LARGE`. @default no limit */
   maxMessageBytes?: number;
+  /** The broker channel of a topic. @default `<prefix>:{<topic>}` */
+  channelName?: (prefix: string, topic: string) => string;
+  /** The broker's connection: connect, health, disconnect. @default a broker that is always connected */
+  link?: BrokerLink;
+}
+
+/** What a {@link BrokerLink} tells its engine. */
+export interface BrokerLinkEvents {
+  /** Structured log, tagged with the engine's name. */
+  log(level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>): void;
+  /** The broker connection was lost: publishes waiting for a subscription in flight stop waiting (and fail while degraded). */
+  lost(): void;
+  /** The broker connection is back: broker channels that need a subscription get one again. */
+  restored(): void;
+}
+
+/** A broker's own connection handling, as a {@link BridgeEngine} drives it. */
+export interface BrokerLink {
+  /** Connects the broker; resolves once connected or after the first failure (then the engine starts degraded). */
+  connect(events: BrokerLinkEvents): void | Promise<void>;
+  /** The broker connection's health. */
+  health(): EngineHealth;
+  /** Releases the broker connection; called once, after every broker channel is released. */
+  disconnect(): void | Promise<void>;
 }
 
 /** The default channel-name prefix. */
@@ -51,24 +92,8 @@ export const DEFAULT_PREFIX = 'trpc-pubsub';
 const PREFIX_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
 /** Longest `close()` waits for broker subscribes in flight. */
 const CLOSE_WAIT_MS = 1000;
-
-interface ChannelState {
-  readonly topic: string;
-  readonly channel: string;
-  /** Local scopes that map to this channel. */
-  refs: number;
-  /** Broker subscription id, while subscribed. */
-  subId: number | undefined;
-  /** Pending broker subscribe, for publishes to wait on (read-your-writes). */
-  subscribing: Promise<void> | undefined;
-  /** Whether a subscribe/unsubscribe loop runs. */
-  busy: boolean;
-  /** Settles when the running loop ends. */
-  op: Promise<void>;
-  /** Retry timer after a failed subscribe. */
-  retry: ReturnType<typeof setTimeout> | undefined;
-  readonly onMessage: (message: unknown) => void;
-}
+/** The link of a broker without a connection of its own (an in-process `PubSub`). */
+const ALWAYS_CONNECTED: BrokerLink = { connect() {}, health: () => ({ status: 'ok' }), disconnect() {} };
 
 /**
  * An {@link Engine} over any publish/subscribe broker with the
@@ -80,6 +105,10 @@ interface ChannelState {
  * back, also on the publishing instance, so every instance sees a channel's
  * events in the broker's order. Malformed messages are dropped with a
  * `warn` log; an id seen again is dropped, so nothing is delivered twice.
+ *
+ * Ids are `<instance id>:<position>`, made by the publishing instance:
+ * unique, but ordered only among one instance's publishes. History is not
+ * kept yet: {@link since} and {@link latest} throw {@link HistoryNotSupportedError}.
  */
 export class BridgeEngine implements Engine {
   /** Short name for logs and health. */
@@ -89,7 +118,9 @@ export class BridgeEngine implements Engine {
   readonly #pubsub: BrokerPubSub;
   readonly #codec: BridgeCodec;
   readonly #maxMessageBytes: number | undefined;
-  readonly #channels = new Map<string, ChannelState>();
+  readonly #channelName: (prefix: string, topic: string) => string;
+  readonly #link: BrokerLink;
+  readonly #channels: BrokerChannels;
   readonly #tails = new Map<string, Promise<void>>();
   /** Releases of publishes waiting at a gate, fired when the broker is lost. */
   readonly #gateWaiters = new Set<() => void>();
@@ -97,7 +128,7 @@ export class BridgeEngine implements Engine {
   readonly #stats: BridgeStats = { published: 0, delivered: 0, own: 0, duplicates: 0, malformed: 0 };
   #context: EngineContext | undefined;
   #instanceId = '';
-  #topics: readonly string[] | undefined;
+  #position = 0;
   #closing: Promise<void> | undefined;
 
   constructor(pubsub: BrokerPubSub, options: BridgeEngineOptions = {}) {
@@ -108,6 +139,12 @@ export class BridgeEngine implements Engine {
     this.prefix = prefix;
     this.#codec = options.codec ?? jsonCodec;
     this.#maxMessageBytes = options.maxMessageBytes;
+    this.#channelName = options.channelName ?? ((p, topic) => `${p}:{${topic}}`);
+    this.#link = options.link ?? ALWAYS_CONNECTED;
+    this.#channels = new BrokerChannels(pubsub, {
+      log: (level, message, fields) => this.#log(level, message, fields),
+      receive: (topic, channel, raw) => this.#receive(topic, channel, raw),
+    });
   }
 
   /** This instance's id, as put on every bridged message (known after `start`). */
@@ -121,49 +158,54 @@ export class BridgeEngine implements Engine {
   }
 
   /**
-   * The broker channel carrying `topic`'s events: `<prefix>:{<topic>}`. The
-   * braces are a Redis Cluster hash tag, so the channel and any later
-   * per-topic key (such as a history stream `<prefix>:{<topic>}:…`) share
-   * one slot.
+   * The broker channel carrying `topic`'s events: `<prefix>:{<topic>}` by
+   * default. The braces are a Redis Cluster hash tag, so the channel and
+   * any later per-topic key (such as a history stream `<prefix>:{<topic>}:…`)
+   * share one slot.
    */
   channelOf(topic: string): string {
-    return `${this.prefix}:{${topic}}`;
+    return this.#channelName(this.prefix, topic);
   }
 
   /** Broker channels currently subscribed. */
   brokerChannels(): string[] {
-    return [...this.#channels.values()].filter((s) => s.subId !== undefined).map((s) => s.channel);
+    return this.#channels.subscribed();
   }
 
   /** Resolves once every pending broker subscribe and unsubscribe has completed. */
-  async settled(): Promise<void> {
-    for (;;) {
-      const busy = [...this.#channels.values()].filter((s) => s.busy).map((s) => s.op);
-      if (busy.length === 0) return;
-      await Promise.all(busy);
-    }
+  settled(): Promise<void> {
+    return this.#channels.settled();
   }
 
   /** Takes the core's context (instance id, topic names) and connects the broker. */
   async start(context: EngineContext): Promise<void> {
     this.#context = context;
-    this.#instanceId = context.instanceId ?? randomBytes(6).toString('base64url').replace(/[^A-Za-z0-9]/g, 'x');
-    this.#topics = context.topics;
-    await this.connect();
+    this.#instanceId = context.instanceId;
+    await this.#link.connect({
+      log: (level, message, fields) => this.#log(level, message, fields),
+      lost: () => this.#brokerLost(),
+      restored: () => this.#channels.resync(),
+    });
   }
 
   /**
-   * Sends `event` to the broker; it reaches local subscribers when the
-   * broker hands it back. Rejects at once while health is degraded.
+   * Gives `event` its id and sends it to the broker; it reaches local
+   * subscribers when the broker hands it back. Rejects at once while health
+   * is degraded.
    */
-  async publish(event: PubSubEvent): Promise<void> {
+  async publish(_channel: string, draft: EventDraft): Promise<PubSubEvent> {
     if (this.#closing !== undefined) throw new Error(`${this.name} engine is closed`);
     if (this.#context === undefined) throw new Error(`${this.name} engine is not started`);
     this.#assertHealthy();
+    const event = draft as PubSubEvent;
+    event.id = formatEventId(this.#instanceId, sortablePosition(++this.#position));
     const text = this.#encode(event);
     const channel = this.channelOf(event.topic);
     const gate = this.#gateFor(channel);
-    if (gate === undefined) return this.#send(channel, text);
+    if (gate === undefined) {
+      await this.#send(channel, text);
+      return event;
+    }
     const sent = gate.then(() => {
       if (this.#closing !== undefined) throw new Error(`${this.name} engine is closed`);
       this.#assertHealthy();
@@ -177,23 +219,34 @@ export class BridgeEngine implements Engine {
     void tail.then(() => {
       if (this.#tails.get(channel) === tail) this.#tails.delete(channel);
     });
-    return sent;
+    await sent;
+    return event;
+  }
+
+  /** History is not kept by bridge engines yet. */
+  since(): Promise<HistoryRead> {
+    return Promise.reject(new HistoryNotSupportedError(this.name));
+  }
+
+  /** History is not kept by bridge engines yet. */
+  latest(): Promise<HistoryRead> {
+    return Promise.reject(new HistoryNotSupportedError(this.name));
   }
 
   /** Subscribes the broker channels of `scope` (one topic, or every topic) if this is their first local scope. */
   listen(scope: SubscriptionScope): Promise<void> {
-    return this.#change(scope, +1);
+    return this.#channels.change(this.#channelsOf(scope), +1);
   }
 
   /** Releases the broker channels of `scope` that no other local scope needs. */
   unlisten(scope: SubscriptionScope): Promise<void> {
-    return this.#change(scope, -1);
+    return this.#channels.change(this.#channelsOf(scope), -1);
   }
 
   /** `degraded` while the broker is unreachable (and after `close`). */
   health(): EngineHealth {
     if (this.#closing !== undefined) return { status: 'degraded', detail: `${this.name} engine closed` };
-    return this.brokerHealth();
+    return this.#link.health();
   }
 
   /** Releases every broker subscription, then the broker connection. Safe to call twice. */
@@ -202,36 +255,18 @@ export class BridgeEngine implements Engine {
     return this.#closing;
   }
 
-  /** Connects the broker; called by `start`. */
-  protected connect(): void | Promise<void> {}
-
-  /** Releases the broker connection; called once by `close`, after every channel is released. */
-  protected disconnect(): void | Promise<void> {}
-
-  /** Broker connection health. @default always ok */
-  protected brokerHealth(): EngineHealth {
-    return { status: 'ok' };
-  }
-
-  /**
-   * Subclasses call this when the broker connection is lost: publishes
-   * waiting for a subscription in flight stop waiting (and fail while
-   * health is degraded).
-   */
-  protected brokerLost(): void {
-    for (const release of [...this.#gateWaiters]) release();
-  }
-
-  /** Logs through the core's logger (nothing before `start`). */
-  protected log(level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>): void {
+  #log(level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>): void {
     this.#context?.log(level, message, { engine: this.name, ...fields });
   }
 
-  /** Retries the broker subscription of every channel that needs one and lacks it (call after a reconnect). */
-  protected resync(): void {
-    for (const state of this.#channels.values()) {
-      if (state.refs > 0 && state.subId === undefined) this.#reconcile(state);
-    }
+  #channelsOf(scope: SubscriptionScope): [string, string][] {
+    const topics = scope.kind === 'all' ? (this.#context?.topics ?? []) : [scope.topic];
+    return topics.map((topic) => [topic, this.channelOf(topic)]);
+  }
+
+  /** Publishes waiting for a subscription in flight stop waiting (and fail while health is degraded). */
+  #brokerLost(): void {
+    for (const release of [...this.#gateWaiters]) release();
   }
 
   #assertHealthy(): void {
@@ -272,7 +307,7 @@ export class BridgeEngine implements Engine {
    */
   #gateFor(channel: string): Promise<void> | undefined {
     const tail = this.#tails.get(channel);
-    const subscribing = this.#channels.get(channel)?.subscribing;
+    const subscribing = this.#channels.subscribing(channel);
     if (tail === undefined && subscribing === undefined) return undefined;
     return new Promise<void>((resolve) => {
       const release = () => {
@@ -284,120 +319,20 @@ export class BridgeEngine implements Engine {
     });
   }
 
-  async #change(scope: SubscriptionScope, delta: 1 | -1): Promise<void> {
-    if (this.#closing !== undefined) return;
-    const topics = scope.kind === 'all' ? this.#topics : [scope.topic];
-    if (topics === undefined) {
-      this.log('error', 'all-topics scope needs the topic names in the engine context; ignored');
-      return;
-    }
-    const ops: Promise<void>[] = [];
-    for (const topic of topics) {
-      const channel = this.channelOf(topic);
-      let state = this.#channels.get(channel);
-      if (state === undefined) {
-        if (delta < 0) continue;
-        state = this.#newState(topic, channel);
-        this.#channels.set(channel, state);
-      }
-      state.refs = Math.max(0, state.refs + delta);
-      ops.push(this.#reconcile(state));
-    }
-    await Promise.all(ops);
-  }
-
-  #newState(topic: string, channel: string): ChannelState {
-    const state: ChannelState = {
-      topic,
-      channel,
-      refs: 0,
-      subId: undefined,
-      subscribing: undefined,
-      busy: false,
-      op: Promise.resolve(),
-      retry: undefined,
-      onMessage: (message) => this.#receive(state, message),
-    };
-    return state;
-  }
-
-  /** Brings the broker subscription of `state` in line with its refs; one loop per channel at a time. */
-  #reconcile(state: ChannelState): Promise<void> {
-    if (state.busy) return state.op;
-    if (state.retry !== undefined) {
-      clearTimeout(state.retry);
-      state.retry = undefined;
-    }
-    state.busy = true;
-    state.op = this.#run(state);
-    return state.op;
-  }
-
-  async #run(state: ChannelState): Promise<void> {
-    try {
-      for (;;) {
-        if (this.#closing !== undefined) return;
-        if (state.refs > 0 && state.subId === undefined) {
-          const subscribed = this.#pubsub.subscribe(state.channel, state.onMessage);
-          state.subscribing = subscribed.then(
-            () => {},
-            () => {},
-          );
-          try {
-            const subId = await subscribed;
-            if (this.#closing !== undefined) {
-              await this.#pubsub.unsubscribe(subId);
-              return;
-            }
-            state.subId = subId;
-            this.log('debug', 'broker channel subscribed', { channel: state.channel });
-          } catch (error) {
-            if (this.#closing !== undefined) return;
-            this.log('error', 'broker subscribe failed; retrying', { channel: state.channel, error: String(error) });
-            state.retry = setTimeout(() => {
-              state.retry = undefined;
-              this.#reconcile(state);
-            }, 1000);
-            state.retry.unref?.();
-            return;
-          } finally {
-            state.subscribing = undefined;
-          }
-        } else if (state.refs === 0 && state.subId !== undefined) {
-          const subId = state.subId;
-          state.subId = undefined;
-          try {
-            await this.#pubsub.unsubscribe(subId);
-            this.log('debug', 'broker channel released', { channel: state.channel });
-          } catch (error) {
-            this.log('warn', 'broker unsubscribe failed', { channel: state.channel, error: String(error) });
-          }
-        } else {
-          return;
-        }
-      }
-    } finally {
-      state.busy = false;
-      if (state.refs === 0 && state.subId === undefined && this.#channels.get(state.channel) === state) {
-        this.#channels.delete(state.channel);
-      }
-    }
-  }
-
-  #receive(state: ChannelState, raw: unknown): void {
+  #receive(topic: string, channel: string, raw: unknown): void {
     const context = this.#context;
     if (context === undefined || this.#closing !== undefined) return;
     const decoded = decodeBridgeMessage(raw, this.#codec);
-    if (!decoded.ok || decoded.message.event.topic !== state.topic) {
+    if (!decoded.ok || decoded.message.event.topic !== topic) {
       this.#stats.malformed++;
       const reason = decoded.ok ? `topic ${JSON.stringify(decoded.message.event.topic)} on another topic's channel` : decoded.reason;
-      this.log('warn', 'dropped malformed bridged message', { channel: state.channel, reason, sample: sampleOf(raw) });
+      this.#log('warn', 'dropped malformed bridged message', { channel, reason, sample: sampleOf(raw) });
       return;
     }
     const { origin, event } = decoded.message;
     if (!this.#recent.add(event.id)) {
       this.#stats.duplicates++;
-      this.log('debug', 'dropped duplicate bridged event', { channel: state.channel, id: event.id, origin });
+      this.#log('debug', 'dropped duplicate bridged event', { channel, id: event.id, origin });
       return;
     }
     this.#stats.delivered++;
@@ -405,37 +340,22 @@ export class BridgeEngine implements Engine {
     try {
       context.deliver(event);
     } catch (error) {
-      this.log('error', 'local delivery failed', { channel: state.channel, id: event.id, error: String(error) });
+      this.#log('error', 'local delivery failed', { channel, id: event.id, error: String(error) });
     }
   }
 
   async #close(): Promise<void> {
-    this.brokerLost();
-    const subscribed: number[] = [];
-    for (const state of this.#channels.values()) {
-      if (state.retry !== undefined) clearTimeout(state.retry);
-      if (state.subId !== undefined) subscribed.push(state.subId);
-      state.subId = undefined;
-      state.refs = 0;
-    }
-    const pending = [...this.#channels.values()].map((s) => s.op);
-    this.#channels.clear();
-    for (const subId of subscribed) {
-      try {
-        await this.#pubsub.unsubscribe(subId);
-      } catch (error) {
-        this.log('debug', 'broker unsubscribe at close failed', { error: String(error) });
-      }
-    }
+    this.#brokerLost();
+    const { pending } = await this.#channels.close();
     try {
-      await this.disconnect();
+      await this.#link.disconnect();
     } finally {
-      // A subscribe still in flight unsubscribes itself if it completes (see #run); wait for it, boundedly.
+      // A subscribe still in flight unsubscribes itself if it completes; wait for it, boundedly.
       let timer: ReturnType<typeof setTimeout> | undefined;
       const bound = new Promise<void>((resolve) => {
         timer = setTimeout(resolve, CLOSE_WAIT_MS);
       });
-      await Promise.race([Promise.all(pending), bound]);
+      await Promise.race([pending, bound]);
       clearTimeout(timer);
       this.#recent.clear();
     }

@@ -1,5 +1,17 @@
-import type { PubSubEvent } from '../../client/protocol.js';
-import type { SubscriptionScope } from '../subscription-scope.js';
+/**
+ * The engine seam: everything an engine sees of the core, and everything the
+ * core asks of an engine. Engines import this module (and their own
+ * siblings), never the core, the router or a transport.
+ * @module
+ */
+import type { PubSubEvent, WireEvent } from '../../client/protocol.js';
+import type { SubscriptionScope } from '../core/scope.js';
+import type { HistoryPolicy } from '../core/topics.js';
+
+export type { ChannelKey, PubSubEvent, WireEvent } from '../../client/protocol.js';
+export { channelName, scopeName } from '../core/scope.js';
+export type { SubscriptionScope } from '../core/scope.js';
+export type { HistoryPolicy } from '../core/topics.js';
 
 /** What an engine reports about its broker connection. */
 export interface EngineHealth {
@@ -11,39 +23,82 @@ export interface EngineHealth {
 
 /** What the core hands an engine when it starts. */
 export interface EngineContext {
-  /** Delivers an event that reached this instance to its local subscribers (in broker order). */
+  /** Delivers an event that reached this instance to its local subscribers (in the channel's order). */
   deliver(event: PubSubEvent): void;
   /** Structured log sink. */
   log: (level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
-  /**
-   * Unique id of this instance (the prefix of the event ids it stamps);
-   * broker engines put it on every bridged message. Engines make one up
-   * when it is absent.
-   */
-  readonly instanceId?: string;
-  /**
-   * Names of the declared topics, so that a broker engine can listen to
-   * every topic for an all-topics scope.
-   */
-  readonly topics?: readonly string[];
+  /** Unique id of this instance (broker engines put it on every bridged message). */
+  readonly instanceId: string;
+  /** Names of the declared topics, so that a broker engine can listen to every topic for an all-topics scope. */
+  readonly topics: readonly string[];
+  /** The history policy of `topic`, `undefined` when it keeps none. */
+  history(topic: string): HistoryPolicy | undefined;
 }
 
 /**
- * Carries published events between instances. The core keeps the local
- * subscriber index; an engine only moves events and tells the core, through
- * `deliver`, which ones arrived, in the order every instance sees them.
+ * An event the core hands to {@link Engine.publish}: validated and timed,
+ * without an id yet. The engine gives it its id, which is its position in
+ * the channel's order.
+ */
+export type EventDraft = WireEvent;
+
+/**
+ * What a history read found. `cursor` is where a subscriber stands after it:
+ * the id of the last event returned, or (when none) the newest position of
+ * the scope, so that resuming from it later misses nothing. `undefined` only
+ * when the history has never held anything.
+ */
+export type HistoryRead =
+  /** Everything after the asked position is here (maybe nothing), oldest first. */
+  | { readonly ok: true; readonly events: readonly PubSubEvent[]; readonly cursor: string | undefined }
+  /**
+   * Not everything after the asked position is kept: `expired` when it was
+   * dropped (age, count), `unknown` when the position is not from this
+   * history (another epoch, a malformed id).
+   */
+  | { readonly ok: false; readonly reason: 'expired' | 'unknown'; readonly cursor: string | undefined };
+
+/** Code of {@link HistoryNotSupportedError}. */
+export const HISTORY_NOT_SUPPORTED = 'ERR_TRPC_PUBSUB_HISTORY_NOT_SUPPORTED';
+
+/** Thrown by {@link Engine.since} and {@link Engine.latest} of an engine that keeps no history (yet). */
+export class HistoryNotSupportedError extends Error {
+  override readonly name = 'HistoryNotSupportedError';
+  /** Always {@link HISTORY_NOT_SUPPORTED}. */
+  readonly code = HISTORY_NOT_SUPPORTED;
+  constructor(engine: string) {
+    super(`The ${engine} engine does not keep history yet`);
+  }
+}
+
+/**
+ * Carries published events between instances and keeps their history. The
+ * core keeps the local subscriber index; an engine orders events, gives
+ * them ids, stores them under each topic's {@link HistoryPolicy}, and tells
+ * the core through {@link EngineContext.deliver} which ones arrived, in the
+ * order every instance sees them.
  *
- * The in-memory engine delivers synchronously in `publish`; broker engines
- * deliver when the broker hands the event back, so all instances agree on
- * a channel's order.
+ * Event ids are made by the engine, so that one channel's order (and its
+ * history's) is the same on every instance: their format is
+ * `<epoch>:<position>` (PROTOCOL.md §3), opaque to clients.
  */
 export interface Engine {
   /** Short name for logs and health (`memory`, `redis`, …). */
   readonly name: string;
   /** Called once by the core before any other method. */
   start(context: EngineContext): void | Promise<void>;
-  /** Sends `event` to every instance, this one included. Rejects if the broker cannot take it. */
-  publish(event: PubSubEvent): Promise<void>;
+  /**
+   * Appends `event` to `channel` (its history, when the topic keeps one)
+   * and sends it to every instance, this one included, as one operation.
+   * Resolves to the event with its id once the broker has it; rejects if
+   * the broker cannot take it (then nothing was stored or delivered).
+   * @param channel the event's channel name (`topic` or `topic:key`)
+   */
+  publish(channel: string, event: EventDraft): Promise<PubSubEvent>;
+  /** The events of `scope` after the event `cursor` (an id this engine gave), from history. */
+  since(scope: SubscriptionScope, cursor: string): Promise<HistoryRead>;
+  /** The newest `n` events of `scope` from history, oldest first. */
+  latest(scope: SubscriptionScope, n: number): Promise<HistoryRead>;
   /** The first local subscriber of `scope` arrived: start receiving its events. */
   listen(scope: SubscriptionScope): void | Promise<void>;
   /** The last local subscriber of `scope` left: stop receiving its events. */
@@ -53,3 +108,5 @@ export interface Engine {
   /** Releases every resource; safe to call twice. */
   close(): Promise<void>;
 }
+
+export { formatEventId, parseEventId, randomEpoch } from './event-id.js';

@@ -1,22 +1,59 @@
-import type { PubSubEvent } from '../../client/protocol.js';
-import type { Engine, EngineContext, EngineHealth } from './engine.js';
+/**
+ * The default engine: one process, no broker, history in memory.
+ * @module
+ */
+import type { Engine, EngineContext, EngineHealth, EventDraft, HistoryRead, PubSubEvent, SubscriptionScope } from './engine.js';
+import { formatEventId, parseEventId, parseSortablePosition, randomEpoch, sortablePosition } from './event-id.js';
+import { MemoryHistory, type RingRead } from './memory-history.js';
 
 /**
- * The default engine: one process, no broker. `publish` delivers
- * synchronously to local subscribers, so a publish resolves after every
- * local subscriber has been handed the event.
+ * The default engine: one process, no broker. `publish` stores the event
+ * (for topics with a history policy) and delivers it synchronously to local
+ * subscribers, so a publish resolves after every local subscriber has been
+ * handed the event. Ids are `<epoch>:<position>`, the epoch drawn at random
+ * when the engine is made (a restarted process has a new one, so an old id
+ * is recognised as foreign), the position one counter for every channel.
  */
 export class MemoryEngine implements Engine {
   readonly name = 'memory';
+  /** The epoch of this engine's history (the first part of every id it gives). */
+  readonly epoch = randomEpoch();
   #context: EngineContext | undefined;
+  #history: MemoryHistory | undefined;
+  #position = 0;
+  readonly #now: () => number;
+
+  /** @param options.now the clock the age bound reads, for tests. @default Date.now */
+  constructor(options: { now?: () => number } = {}) {
+    this.#now = options.now ?? Date.now;
+  }
 
   start(context: EngineContext): void {
     this.#context = context;
+    this.#history = new MemoryHistory((topic) => context.history(topic), this.#now);
   }
 
-  publish(event: PubSubEvent): Promise<void> {
-    this.#context?.deliver(event);
-    return Promise.resolve();
+  publish(channel: string, draft: EventDraft): Promise<PubSubEvent> {
+    const context = this.#context;
+    if (context === undefined) return Promise.reject(new Error('memory engine is not started or closed'));
+    const position = ++this.#position;
+    const event = draft as PubSubEvent;
+    event.id = formatEventId(this.epoch, sortablePosition(position));
+    this.#history?.append(channel, event, position);
+    context.deliver(event);
+    return Promise.resolve(event);
+  }
+
+  since(scope: SubscriptionScope, cursor: string): Promise<HistoryRead> {
+    const parsed = parseEventId(cursor);
+    const position = parsed?.epoch === this.epoch ? parseSortablePosition(parsed.position) : undefined;
+    if (position === undefined || this.#history === undefined) return Promise.resolve({ ok: false, reason: 'unknown', cursor: this.#head() });
+    return Promise.resolve(this.#read(this.#history.since(scope, position, this.#position)));
+  }
+
+  latest(scope: SubscriptionScope, n: number): Promise<HistoryRead> {
+    if (this.#history === undefined) return Promise.resolve({ ok: true, events: [], cursor: this.#head() });
+    return Promise.resolve(this.#read(this.#history.latest(scope, n)));
   }
 
   listen(): void {}
@@ -29,11 +66,21 @@ export class MemoryEngine implements Engine {
 
   close(): Promise<void> {
     this.#context = undefined;
+    this.#history?.clear();
     return Promise.resolve();
+  }
+
+  #head(): string {
+    return formatEventId(this.epoch, sortablePosition(this.#position));
+  }
+
+  #read(read: RingRead): HistoryRead {
+    if (!read.ok) return { ok: false, reason: read.reason, cursor: this.#head() };
+    return { ok: true, events: read.events, cursor: read.events.at(-1)?.id ?? this.#head() };
   }
 }
 
 /** Creates the in-memory engine (the default of `createPubSub`). */
-export function memoryEngine(): Engine {
-  return new MemoryEngine();
+export function memoryEngine(options: { now?: () => number } = {}): Engine {
+  return new MemoryEngine(options);
 }

@@ -7,8 +7,7 @@ import { createHash } from 'node:crypto';
 import type { Pool } from 'pg';
 import { pg } from './postgres-peer.js';
 import type { BridgeCodec } from './bridge-message.js';
-import { BridgeEngine, DEFAULT_PREFIX } from './bridge.js';
-import type { EngineHealth } from './engine.js';
+import { BridgeEngine, DEFAULT_PREFIX, type BrokerLink, type BrokerLinkEvents } from './bridge.js';
 import { PostgresPubSub } from './postgres-pubsub.js';
 
 export { PostgresPubSub } from './postgres-pubsub.js';
@@ -55,7 +54,6 @@ export interface PostgresEngineOptions {
 export class PostgresEngine extends BridgeEngine {
   /** The pub/sub over `pg` this engine bridges. */
   readonly broker: PostgresPubSub;
-  readonly #ownedPool: Pool | undefined;
 
   constructor(options: PostgresEngineOptions = {}) {
     const connectionString = options.connectionString ?? (options.pool === undefined ? process.env['DATABASE_URL'] : undefined);
@@ -69,40 +67,40 @@ export class PostgresEngine extends BridgeEngine {
       connectionString,
       reconnectDelayMs: options.reconnectDelayMs,
     });
+    let log: BrokerLinkEvents['log'] = () => {};
+    const link: BrokerLink = {
+      connect: (events) => {
+        log = events.log;
+        return broker.start(events.log, events.lost);
+      },
+      health: () => broker.health(),
+      disconnect: async () => {
+        await broker.close();
+        await ownedPool?.end();
+      },
+    };
     super(broker, {
       name: 'postgres',
       prefix: options.channelPrefix ?? DEFAULT_PREFIX,
       codec: options.codec,
       maxMessageBytes: POSTGRES_MAX_NOTIFY_BYTES,
+      channelName: postgresChannelName,
+      link,
     });
     this.broker = broker;
-    this.#ownedPool = ownedPool;
-    ownedPool?.on('error', (error: Error) => this.log('debug', 'idle postgres connection failed', { error: error.message }));
+    ownedPool?.on('error', (error: Error) => log('debug', 'idle postgres connection failed', { error: error.message }));
   }
+}
 
-  /**
-   * The notification channel of `topic`: `<prefix>:<topic>`, or, past 63
-   * bytes, its first bytes and `~` with 8 hex digits of its SHA-1.
-   */
-  override channelOf(topic: string): string {
-    const name = `${this.prefix}:${topic}`;
-    if (Buffer.byteLength(name) <= MAX_CHANNEL_BYTES) return name;
-    const hash = createHash('sha1').update(name).digest('hex').slice(0, 8);
-    return `${name.slice(0, MAX_CHANNEL_BYTES - 9)}~${hash}`;
-  }
-
-  protected override connect(): Promise<void> {
-    return this.broker.start((level, message, fields) => this.log(level, message, fields), () => this.brokerLost());
-  }
-
-  protected override brokerHealth(): EngineHealth {
-    return this.broker.health();
-  }
-
-  protected override async disconnect(): Promise<void> {
-    await this.broker.close();
-    await this.#ownedPool?.end();
-  }
+/**
+ * The notification channel of `topic`: `<prefix>:<topic>`, or, past 63
+ * bytes, its first bytes and `~` with 8 hex digits of its SHA-1.
+ */
+function postgresChannelName(prefix: string, topic: string): string {
+  const name = `${prefix}:${topic}`;
+  if (Buffer.byteLength(name) <= MAX_CHANNEL_BYTES) return name;
+  const hash = createHash('sha1').update(name).digest('hex').slice(0, 8);
+  return `${name.slice(0, MAX_CHANNEL_BYTES - 9)}~${hash}`;
 }
 
 /**

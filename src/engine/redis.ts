@@ -7,13 +7,13 @@
 import type { RedisPubSub as RedisPubSubInstance } from 'graphql-redis-subscriptions';
 import type { Redis as RedisInstance, RedisOptions } from 'ioredis';
 import type { BridgeCodec } from './bridge-message.js';
-import { BridgeEngine, type BrokerPubSub } from './bridge.js';
+import { BridgeEngine, type BrokerLink, type BrokerLinkEvents, type BrokerPubSub } from './bridge.js';
 import type { EngineHealth } from './engine.js';
 import { Redis, RedisPubSub } from './redis-peers.js';
 import { guardRedisPubSub, guardSubscriber, RedisConnectionWatch, routePublishBySlot, type RedisClient } from './redis-connection.js';
 
 export { BridgeEngine, DEFAULT_PREFIX, graphqlSubscriptionsEngine } from './bridge.js';
-export type { BridgeEngineOptions, BridgeStats, BrokerPubSub } from './bridge.js';
+export type { BridgeEngineOptions, BridgeStats, BrokerLink, BrokerLinkEvents, BrokerPubSub } from './bridge.js';
 export { BRIDGE_MESSAGE_VERSION, decodeBridgeMessage, encodeBridgeMessage, jsonCodec } from './bridge-message.js';
 export type { BridgeCodec, BridgeMessage, DecodeResult } from './bridge-message.js';
 export type { RedisClient } from './redis-connection.js';
@@ -78,19 +78,15 @@ interface Resolved {
 export class RedisEngine extends BridgeEngine {
   readonly #publisher: RedisClient | undefined;
   readonly #subscriber: RedisClient | undefined;
-  readonly #owned: boolean;
-  readonly #release: (() => void) | undefined;
-  readonly #watches: RedisConnectionWatch[] = [];
 
   constructor(options: RedisEngineOptions = {}) {
     const logTo: { log: Log } = { log: () => {} };
     const resolved = resolve(options, (level, message, fields) => logTo.log(level, message, fields));
-    super(resolved.pubsub, { name: 'redis', prefix: options.prefix, codec: options.codec });
-    logTo.log = (level, message, fields) => this.log(level, message, fields);
+    const link = new RedisLink(resolved);
+    super(resolved.pubsub, { name: 'redis', prefix: options.prefix, codec: options.codec, link });
+    logTo.log = (level, message, fields) => link.log(level, message, fields);
     this.#publisher = resolved.publisher;
     this.#subscriber = resolved.subscriber;
-    this.#owned = resolved.owned;
-    this.#release = resolved.release;
   }
 
   /** The publishing connection, when the engine knows it. */
@@ -102,19 +98,37 @@ export class RedisEngine extends BridgeEngine {
   get subscriber(): RedisClient | undefined {
     return this.#subscriber;
   }
+}
 
-  protected override async connect(): Promise<void> {
-    const log = this.log.bind(this);
+/**
+ * The Redis connections of an engine: watched for loss and recovery,
+ * connected and closed when the engine owns them.
+ */
+class RedisLink implements BrokerLink {
+  readonly #watches: RedisConnectionWatch[] = [];
+  #events: BrokerLinkEvents | undefined;
+
+  constructor(private readonly resolved: Resolved) {}
+
+  /** Logs through the engine once it started (nothing before). */
+  log(level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>): void {
+    this.#events?.log(level, message, fields);
+  }
+
+  async connect(events: BrokerLinkEvents): Promise<void> {
+    this.#events = events;
+    const log: Log = (level, message, fields) => events.log(level, message, fields);
     const hooks = {
       log,
       onReady: () => {
-        if (this.#watches.every((w) => w.ready)) this.resync();
+        if (this.#watches.every((w) => w.ready)) events.restored();
       },
-      onLost: () => this.brokerLost(),
+      onLost: () => events.lost(),
     };
-    if (this.#publisher !== undefined) this.#watches.push(new RedisConnectionWatch('publisher', this.#publisher, hooks));
-    if (this.#subscriber !== undefined) this.#watches.push(new RedisConnectionWatch('subscriber', this.#subscriber, hooks));
-    if (this.#owned) {
+    const { publisher, subscriber, owned } = this.resolved;
+    if (publisher !== undefined) this.#watches.push(new RedisConnectionWatch('publisher', publisher, hooks));
+    if (subscriber !== undefined) this.#watches.push(new RedisConnectionWatch('subscriber', subscriber, hooks));
+    if (owned) {
       for (const watch of this.#watches) {
         (watch.client as RedisInstance).connect().catch(() => {
           /* reported through the watch's error event; ioredis keeps retrying */
@@ -122,21 +136,22 @@ export class RedisEngine extends BridgeEngine {
       }
     }
     await Promise.all(this.#watches.map((w) => w.whenSettled()));
-    const health = this.brokerHealth();
+    const health = this.health();
     if (health.status !== 'ok') log('warn', 'redis engine starting degraded', { detail: health.detail });
   }
 
-  protected override brokerHealth(): EngineHealth {
+  health(): EngineHealth {
     const down = this.#watches.filter((w) => !w.ready);
     if (down.length === 0) return { status: 'ok' };
     return { status: 'degraded', detail: `redis ${down.map((w) => w.describe()).join('; ')}` };
   }
 
-  protected override async disconnect(): Promise<void> {
+  disconnect(): void {
     for (const watch of this.#watches.splice(0)) watch.dispose();
-    this.#release?.();
-    if (!this.#owned) return;
-    for (const client of [this.#publisher, this.#subscriber]) {
+    const { publisher, subscriber, owned, release } = this.resolved;
+    release?.();
+    if (!owned) return;
+    for (const client of [publisher, subscriber]) {
       if (client === undefined) continue;
       client.on('error', () => {});
       client.disconnect();

@@ -234,11 +234,7 @@ describe('convenience client', () => {
     expect(await client.trpc.hello.query()).toBe('world');
   });
 
-  // Design gap, left for the resume work: `<topic>.events` accepts
-  // `lastEventId` but ignores it, so an event published while the client
-  // was away is lost although the topic keeps a history (PRODUCT: "no lost
-  // events across a reconnect"). Remove `.fails` once the router replays.
-  it.fails('replays from history what was published while the client was away', async () => {
+  it('replays from history what was published while the client was away', async () => {
     await using srv = await startServer();
     const client = pubsubClient(srv.url);
     const room = new Inbox<{ payload: { text: string } }>();

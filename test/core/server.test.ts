@@ -4,7 +4,7 @@
  */
 import { initTRPC, TRPCError } from '@trpc/server';
 import { PubSub as GraphQLPubSub } from 'graphql-subscriptions';
-import { createPubSub, createPubSubServer, defineTopics, silentLogger, topic, topicProcedures } from 'trpc-pubsub';
+import { CloseCode, createPubSub, createPubSubServer, defineTopics, silentLogger, topic, topicProcedures } from 'trpc-pubsub';
 import { graphqlSubscriptionsEngine } from 'trpc-pubsub/redis';
 import WebSocket from 'ws';
 import { describe, expect, it, vi } from 'vitest';
@@ -431,7 +431,7 @@ describe('races with a pending subscription', () => {
 });
 
 describe('connection refusals', () => {
-  it('answers with the error and closes the socket when createContext throws', async () => {
+  it('answers with the error and closes the socket with 4401 when createContext throws', async () => {
     await using srv = await startServer({
       server: {
         createContext: ({ info }) => {
@@ -447,7 +447,20 @@ describe('connection refusals', () => {
 
     expect(await raw.waitForMessage(reply(null))).toMatchObject({ id: null, error: { message: 'Bad token', data: { code: 'UNAUTHORIZED' } } });
     expect(await raw.waitForMessage(reply(1))).toMatchObject({ id: 1, error: { data: { code: 'UNAUTHORIZED' } } });
-    await raw.waitForClose();
+    expect((await raw.waitForClose()).code).toBe(CloseCode.ContextRefused);
+    await expectIdle(srv);
+  });
+
+  it('answers PARSE_ERROR and closes with 4400 when the announced connectionParams message is malformed', async () => {
+    const disconnects: number[] = [];
+    await using srv = await startServer({ server: { onDisconnect: ({ code }) => disconnects.push(code) } });
+    const raw = await rawClient(`${srv.url}?connectionParams=1`);
+
+    raw.send({ method: 'not-connectionParams' });
+
+    expect(await raw.waitForMessage(reply(null))).toMatchObject({ id: null, error: { data: { code: 'PARSE_ERROR' } } });
+    expect((await raw.waitForClose()).code).toBe(CloseCode.BadConnectionParams);
+    await vi.waitFor(() => expect(disconnects).toEqual([CloseCode.BadConnectionParams]));
     await expectIdle(srv);
   });
 

@@ -5,7 +5,7 @@
  * `tsc --noEmit` (@ts-expect-error lines).
  */
 import type { CreateTRPCClient } from '@trpc/client';
-import type { PubSubEvent } from 'trpc-pubsub';
+import type { GapSignal, PubSubEvent } from 'trpc-pubsub';
 import type { PubSubClient } from 'trpc-pubsub/client';
 import { describe, expectTypeOf, it } from 'vitest';
 import type { TestPubSub, TestRouter } from '../fixtures/app.js';
@@ -24,7 +24,12 @@ describe('payload types follow the topic declaration', () => {
       {
         onData(event) {
           expectTypeOf(event.id).toEqualTypeOf<string>();
-          expectTypeOf(event.data.kind).toEqualTypeOf<'event'>();
+          expectTypeOf(event.data.kind).toEqualTypeOf<'event' | 'gap'>();
+          // A gap signal comes only after a resume that could not replay everything.
+          if (event.data.kind === 'gap') {
+            expectTypeOf(event.data).toEqualTypeOf<GapSignal>();
+            return;
+          }
           expectTypeOf(event.data.topic).toEqualTypeOf<'chat'>();
           expectTypeOf(event.data.payload).toEqualTypeOf<ChatPayload>();
           expectTypeOf(event.data.key).toEqualTypeOf<string | undefined>();
@@ -33,10 +38,13 @@ describe('payload types follow the topic declaration', () => {
       },
     );
     trpc.news.events.subscribe(undefined, {
-      onData: (event) => expectTypeOf(event.data.payload).toEqualTypeOf<{ title: string }>(),
+      onData: (event) => {
+        if (event.data.kind === 'event') expectTypeOf(event.data.payload).toEqualTypeOf<{ title: string }>();
+      },
     });
     trpc.allTopics.events.subscribe(undefined, {
       onData(event) {
+        if (event.data.kind === 'gap') return;
         expectTypeOf(event.data.topic).toEqualTypeOf<'chat' | 'news' | 'tick' | 'secret' | 'audit'>();
         if (event.data.topic === 'news') expectTypeOf(event.data.payload).toEqualTypeOf<{ title: string }>();
         if (event.data.topic === 'chat') expectTypeOf(event.data.payload).toEqualTypeOf<ChatPayload>();

@@ -5,7 +5,7 @@
  */
 import * as z from 'zod';
 import { createPubSub, defineTopics, topic, type PubSubEvent } from 'trpc-pubsub';
-import { BridgeEngine, type BrokerPubSub } from 'trpc-pubsub/redis';
+import { BridgeEngine, type BrokerLink, type BrokerLinkEvents, type BrokerPubSub } from 'trpc-pubsub/redis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { deferred, Inbox } from '../fixtures/inbox.js';
 import { capturingLogger } from './engine-contract.js';
@@ -43,21 +43,42 @@ class ManualBroker implements BrokerPubSub {
   }
 }
 
-/** A bridge whose broker health the test sets. */
-class TestBridge extends BridgeEngine {
+/** A broker link whose health the test sets. */
+class TestLink implements BrokerLink {
   healthy = true;
-  protected override brokerHealth() {
+  #events: BrokerLinkEvents | undefined;
+  connect(events: BrokerLinkEvents): void {
+    this.#events = events;
+  }
+  health() {
     return this.healthy ? { status: 'ok' as const } : { status: 'degraded' as const, detail: 'broker away' };
   }
+  disconnect(): void {}
   /** The broker goes away. */
   lose(): void {
     this.healthy = false;
-    this.brokerLost();
+    this.#events?.lost();
   }
   /** The broker is back: subscriptions that failed are retried. */
   recover(): void {
     this.healthy = true;
-    this.resync();
+    this.#events?.restored();
+  }
+}
+
+/** A bridge over a broker link the test drives. */
+class TestBridge extends BridgeEngine {
+  readonly link: TestLink;
+  constructor(broker: BrokerPubSub, options: { prefix: string }) {
+    const link = new TestLink();
+    super(broker, { ...options, link });
+    this.link = link;
+  }
+  lose(): void {
+    this.link.lose();
+  }
+  recover(): void {
+    this.link.recover();
   }
 }
 

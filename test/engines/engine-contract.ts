@@ -7,13 +7,13 @@
  */
 import { TRPCError } from '@trpc/server';
 import * as z from 'zod';
-import { createPubSub, defineTopics, topic, type Engine, type Logger, type PubSub, type PubSubEvent } from 'trpc-pubsub';
+import { createPubSub, defineTopics, HISTORY_NOT_SUPPORTED, topic, type Engine, type Logger, type PubSub, type PubSubEvent } from 'trpc-pubsub';
 import { encodeBridgeMessage } from 'trpc-pubsub/redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Inbox } from '../fixtures/inbox.js';
 
 export const contractTopics = defineTopics({
-  chat: topic({ key: z.string().min(1), payload: z.object({ user: z.string(), text: z.string() }) }),
+  chat: topic({ key: z.string().min(1), payload: z.object({ user: z.string(), text: z.string() }), history: { maxEvents: 10 } }),
   meter: topic({ key: z.number().int(), payload: z.object({ value: z.number() }) }),
   news: topic({ payload: z.object({ title: z.string() }) }),
   tick: topic(),
@@ -39,6 +39,8 @@ export interface EngineHarness {
   brokerChannels?(prefix: string): Promise<string[]>;
   /** Publishes `raw` as is on the broker channel of `topic`. */
   injectRaw?(prefix: string, topic: string, raw: string): Promise<void>;
+  /** Whether the engine keeps history (`since`/`latest`); `false` until the durability work for broker engines. */
+  readonly history: boolean;
 }
 
 /** One log line a pubsub wrote. */
@@ -158,7 +160,34 @@ export function describeEngineContract(title: string, harness: EngineHarness, op
       const received = await box.next();
       expect(received).toEqual(published);
       expect(received.payload).toBeUndefined();
-      expect(received.id.startsWith(first!.instanceId)).toBe(true);
+      // PROTOCOL §3: `<epoch>:<position>`, made by the engine.
+      expect(received.id).toMatch(/^[A-Za-z0-9]{1,32}:[A-Za-z0-9.-]{1,64}$/);
+    });
+
+    it('gives every event of a channel a distinct id, in publish order', async () => {
+      const [pubsub] = await open(1);
+      const box = inbox(pubsub!, (push) => pubsub!.subscribe('chat', { key: 'room-1' }, push));
+      await settled(pubsub!);
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) ids.push((await pubsub!.publish('chat', { user: 'ann', text: `#${i}` }, { key: 'room-1' })).id);
+      expect((await box.take(5)).map((event) => event.id)).toEqual(ids);
+      expect(new Set(ids).size).toBe(5);
+    });
+
+    it('keeps history through the seam, or says it does not (HistoryNotSupportedError)', async () => {
+      const [pubsub] = await open(1);
+      await settled(pubsub!);
+      const first = await pubsub!.publish('chat', { user: 'ann', text: 'one' }, { key: 'room-1' });
+      const second = await pubsub!.publish('chat', { user: 'ann', text: 'two' }, { key: 'room-1' });
+      const scope = { kind: 'channel', topic: 'chat', key: 'room-1' } as const;
+      const read = pubsub!.engine.since(scope, first.id);
+      if (harness.history === false) {
+        await expect(read).rejects.toMatchObject({ code: HISTORY_NOT_SUPPORTED });
+        await expect(pubsub!.engine.latest(scope, 1)).rejects.toMatchObject({ code: HISTORY_NOT_SUPPORTED });
+        return;
+      }
+      expect(await read).toMatchObject({ ok: true, events: [{ id: second.id }], cursor: second.id });
+      expect(await pubsub!.engine.latest(scope, 2)).toMatchObject({ ok: true, events: [{ id: first.id }, { id: second.id }] });
     });
 
     it('delivers to a subscriber that subscribed on the same instance just before the publish', async () => {

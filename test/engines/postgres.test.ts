@@ -19,6 +19,7 @@ const engines: PostgresEngine[] = [];
 
 describe.skipIf(suite.skip)(suite.title, () => {
   describeEngineContract('shared contract, three instances', {
+    history: false,
     instances: 3,
     createEngine: (prefix) => {
       const engine = postgresEngine({ connectionString: suite.url, channelPrefix: prefix });

@@ -31,6 +31,7 @@ describe.skipIf(suite.skip)(suite.title, () => {
   });
 
   describeEngineContract('shared contract, three instances', {
+    history: false,
     instances: 3,
     createEngine: (prefix) => {
       const publisher = new Cluster(cluster!.startupNodes);

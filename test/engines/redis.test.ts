@@ -33,6 +33,7 @@ describe.skipIf(suite.skip)(suite.title, () => {
   });
 
   describeEngineContract('shared contract, three instances', {
+    history: false,
     instances: 3,
     createEngine: (prefix) => redisEngine({ url: redis!.url, prefix }),
     brokerChannels: channels,

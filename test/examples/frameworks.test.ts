@@ -19,7 +19,9 @@ describe.each(['express-server.ts', 'fastify-server.ts'])('examples/%s', (file) 
       trpc.news.events.subscribe(undefined, {
         onStarted: () => resolve(),
         onError: reject,
-        onData: ({ id, data }) => received.push({ id, title: data.payload.title }),
+        onData: ({ id, data }) => {
+          if (data.kind === 'event') received.push({ id, title: data.payload.title });
+        },
       });
     });
 

@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { PubSubEvent } from '../../client/protocol.js';
-import { ChannelIndex, type Sink } from '../../src/channel-index.js';
-import { EncodedEvent } from '../../src/encoded-event.js';
-import { MemoryHistory } from '../../src/history.js';
-import type { SubscriptionScope } from '../../src/subscription-scope.js';
+import { ChannelIndex, type Sink } from '../../src/core/channel-index.js';
+import { EncodedEvent } from '../../src/core/encoded-event.js';
+import type { SubscriptionScope } from '../../src/core/scope.js';
 
 function recordingSink() {
   const got: string[] = [];
@@ -46,27 +45,5 @@ describe('ChannelIndex', () => {
     expect(log).toEqual(['+channel', '-channel']);
     expect(index.size).toBe(0);
     expect(index.scopeCount).toBe(0);
-  });
-});
-
-describe('MemoryHistory', () => {
-  it('keeps at most maxEvents per channel and finds what came after an id', () => {
-    const history = new MemoryHistory(() => 0);
-    const policy = { maxEvents: 3 };
-    for (const id of ['a', 'b', 'c', 'd']) history.append('chat:r1', event(id, 'chat', 'r1'), policy);
-    expect(history.recent('chat:r1').map((e) => e.id)).toEqual(['b', 'c', 'd']);
-    expect(history.since('chat:r1', 'b', policy)).toMatchObject({ found: true, events: [{ id: 'c' }, { id: 'd' }] });
-    expect(history.since('chat:r1', 'a', policy)).toEqual({ found: false, oldestId: 'b' });
-  });
-
-  it('drops events older than maxAgeMs', () => {
-    let now = 1_000;
-    const history = new MemoryHistory(() => now);
-    const policy = { maxEvents: 10, maxAgeMs: 100 };
-    history.append('t', { ...event('old', 't'), ts: 950 }, policy);
-    history.append('t', { ...event('new', 't'), ts: 1_000 }, policy);
-    now = 1_060;
-    expect(history.since('t', 'new', policy)).toEqual({ found: true, events: [] });
-    expect(history.recent('t').map((e) => e.id)).toEqual(['new']);
   });
 });

@@ -2,8 +2,8 @@ import { initTRPC, transformTRPCResponse } from '@trpc/server';
 import superjson from 'superjson';
 import { describe, expect, it } from 'vitest';
 import type { PubSubEvent } from '../../client/protocol.js';
-import { EncodedEvent } from '../../src/encoded-event.js';
-import { FramePool } from '../../src/server/frame-pool.js';
+import { EncodedEvent } from '../../src/core/encoded-event.js';
+import { FramePool } from '../../src/transport/ws/frame-pool.js';
 
 /** The text payload of an unmasked server text frame. */
 function payloadOf(frame: Buffer): string {

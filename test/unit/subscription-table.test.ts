@@ -7,7 +7,7 @@ import {
   tableSize,
   type RequestId,
   type SubscriptionTable,
-} from '../../src/server/subscription-table.js';
+} from '../../src/transport/ws/subscription-table.js';
 
 class Entry {
   constructor(readonly id: RequestId) {}

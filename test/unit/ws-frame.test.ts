@@ -3,8 +3,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
-import { textFrame } from '../../src/server/ws-frame.js';
-import { WriteCoalescer, type CoalescedSocket } from '../../src/server/write-coalescer.js';
+import { textFrame } from '../../src/transport/ws/ws-frame.js';
+import { WriteCoalescer, type CoalescedSocket } from '../../src/transport/ws/write-coalescer.js';
 
 const leftovers: (() => Promise<void> | void)[] = [];
 afterEach(async () => {

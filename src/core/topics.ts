@@ -1,5 +1,5 @@
 import type * as z from 'zod/v4';
-import { ALL_TOPICS, isValidTopicName, type ChannelKey } from '../client/protocol.js';
+import { ALL_TOPICS, isValidTopicName, type ChannelKey } from '../../client/protocol.js';
 
 /**
  * How many recent events a topic keeps per channel (per key), so that a

@@ -1,6 +1,6 @@
-import type { PubSubEvent } from '../client/protocol.js';
+import type { PubSubEvent } from '../../client/protocol.js';
 import type { EncodedEvent } from './encoded-event.js';
-import { channelName, scopeName, type SubscriptionScope } from './subscription-scope.js';
+import { channelName, scopeName, type SubscriptionScope } from './scope.js';
 
 /** Something that receives events: a WebSocket subscription, a server callback, an iterator. */
 export interface Sink {

@@ -1,12 +1,14 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { AnyTRPCRouter } from '@trpc/server';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { CloseCode } from '../../client/protocol.js';
-import type { Logger } from '../logger.js';
+import { CloseCode } from '../../../client/protocol.js';
+import type { Logger } from '../../core/logger.js';
+import { renderMetrics, type MetricSample } from '../../core/metrics.js';
 import { Connection, type ConnectionDeps } from './connection.js';
+import { routerConfigOf } from './trpc-config.js';
 import { FramePool } from './frame-pool.js';
 import { KeepAlive } from './keepalive.js';
 import { WriteCoalescer } from './write-coalescer.js';
@@ -53,6 +55,13 @@ export interface ListeningInfo {
 const RECONNECT_NOTICE = JSON.stringify({ id: null, method: 'reconnect' });
 
 /**
+ * Where a server stands: `open` (serving), `closing` (`close()` called:
+ * upgrades get 503, clients are asked to reconnect elsewhere), `closed`
+ * (every connection, listener and timer released).
+ */
+export type ServerState = 'open' | 'closing' | 'closed';
+
+/**
  * A WebSocket server speaking the tRPC v11 protocol, with the topic fast
  * path, keepalive, limits, health and graceful shutdown. Standalone with
  * {@link listen}, or on an existing `http.Server` (Express, Fastify) with
@@ -77,21 +86,23 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
   #nextId = 1;
   #connectionsTotal = 0;
   #closing: Promise<void> | undefined;
+  #state: ServerState = 'open';
 
   constructor(options: ServerOptions<TRouter>) {
     this.#options = options;
     this.#path = options.path ?? DEFAULT_PATH;
-    this.#logger = options.logger ?? options.pubsub.internals.logger;
-    this.#framePool = new FramePool(options.router._def._config.transformer);
+    const config = routerConfigOf(options.router);
+    this.#logger = options.logger ?? options.pubsub.core.logger;
+    this.#framePool = new FramePool(config.transformer);
     this.#wss = new WebSocketServer({
       noServer: true,
       maxPayload: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
       perMessageDeflate: false,
       clientTracking: false,
     });
-    this.#wss.on('connection', (socket: WebSocket, req: IncomingMessage) => this.#onConnection(socket, req));
     this.#connectionDeps = {
       router: options.router,
+      config,
       createContext: options.createContext as ConnectionDeps['createContext'],
       framePool: this.#framePool,
       logger: this.#logger,
@@ -104,6 +115,11 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
     };
     const keepAlive = { ...DEFAULT_KEEPALIVE, ...options.keepAlive };
     if (keepAlive.enabled) this.#keepAlive = new KeepAlive(() => this.#connections, keepAlive.pingMs, keepAlive.pongWaitMs);
+  }
+
+  /** Where the server stands (see {@link ServerState}). */
+  get state(): ServerState {
+    return this.#state;
   }
 
   /** Open connections. */
@@ -165,7 +181,7 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
         socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
         return;
       }
-      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#wss.emit('connection', ws, req));
+      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws, req, socket as Socket));
     };
     server.on('upgrade', onUpgrade);
     this.#detach.push(() => server.off('upgrade', onUpgrade));
@@ -193,45 +209,34 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
 
   /** Current health: engine status plus local counts. */
   health(): ServerHealth {
-    const pubsub = this.#options.pubsub.health();
+    const core = this.#options.pubsub.core.health();
     const health: ServerHealth = {
-      status: this.#closing !== undefined ? 'closing' : pubsub.status,
-      engine: pubsub.engine,
+      status: this.#closing !== undefined ? 'closing' : core.status,
+      engine: core.engine,
       connections: this.#connections.size,
-      subscriptions: pubsub.subscriptions,
-      channels: pubsub.channels,
+      subscriptions: core.subscriptions,
+      channels: core.channels,
     };
-    if (pubsub.detail !== undefined) health.detail = pubsub.detail;
+    if (core.detail !== undefined) health.detail = core.detail;
     return health;
   }
 
-  /** Prometheus exposition of the server's counters and gauges. */
+  /** Prometheus exposition of the core's and the server's counters and gauges. */
   metrics(): string {
     const health = this.health();
-    const lines = [
-      '# HELP trpc_pubsub_connections Open WebSocket connections.',
-      '# TYPE trpc_pubsub_connections gauge',
-      `trpc_pubsub_connections ${health.connections}`,
-      '# HELP trpc_pubsub_connections_total Connections accepted since start.',
-      '# TYPE trpc_pubsub_connections_total counter',
-      `trpc_pubsub_connections_total ${this.#connectionsTotal}`,
-      '# HELP trpc_pubsub_subscriptions Active subscriptions (all origins).',
-      '# TYPE trpc_pubsub_subscriptions gauge',
-      `trpc_pubsub_subscriptions ${health.subscriptions}`,
-      '# HELP trpc_pubsub_channels Channels with local subscribers.',
-      '# TYPE trpc_pubsub_channels gauge',
-      `trpc_pubsub_channels ${health.channels}`,
-      '# HELP trpc_pubsub_up 1 when the engine is healthy, 0 when degraded.',
-      '# TYPE trpc_pubsub_up gauge',
-      `trpc_pubsub_up ${health.status === 'ok' ? 1 : 0}`,
+    const samples: MetricSample[] = [
+      { name: 'trpc_pubsub_connections', help: 'Open WebSocket connections.', type: 'gauge', value: health.connections },
+      { name: 'trpc_pubsub_connections_total', help: 'Connections accepted since start.', type: 'counter', value: this.#connectionsTotal },
+      ...this.#options.pubsub.core.metrics(),
+      { name: 'trpc_pubsub_up', help: '1 when the engine is healthy, 0 when degraded.', type: 'gauge', value: health.status === 'ok' ? 1 : 0 },
     ];
-    return `${lines.join('\n')}\n`;
+    return renderMetrics(samples);
   }
 
   /** Tells every client to reconnect (tRPC's `{"id":null,"method":"reconnect"}`). */
   broadcastReconnectNotification(): void {
     for (const connection of this.#connections) {
-      if (connection.socket.readyState === 1) connection.socket.send(RECONNECT_NOTICE);
+      connection.sendText(RECONNECT_NOTICE);
     }
   }
 
@@ -242,7 +247,12 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
    * pubsub (it may outlive the server). Safe to call twice.
    */
   close(): Promise<void> {
-    this.#closing ??= this.#close();
+    if (this.#closing === undefined) {
+      this.#state = 'closing';
+      this.#closing = this.#close().finally(() => {
+        this.#state = 'closed';
+      });
+    }
     return this.#closing;
   }
 
@@ -259,9 +269,9 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
       this.broadcastReconnectNotification();
       const grace = this.#options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
       await this.#allClosedWithin(grace);
-      for (const connection of this.#connections) connection.socket.close(CloseCode.GoingAway, 'server shutting down');
+      for (const connection of this.#connections) connection.close(CloseCode.GoingAway, 'server shutting down');
       await this.#allClosedWithin(1000);
-      for (const connection of this.#connections) connection.socket.terminate();
+      for (const connection of this.#connections) connection.terminate();
       await this.#allClosedWithin(1000);
     }
     ownServer?.closeAllConnections();
@@ -284,9 +294,15 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
     });
   }
 
-  #onConnection(socket: WebSocket, req: IncomingMessage): void {
+  #onConnection(socket: WebSocket, req: IncomingMessage, raw: Socket): void {
     const options = this.#options;
-    const connection = new Connection(this.#nextId++, socket, req, this.#connectionDeps);
+    if (socket.extensions !== '') {
+      // Topic frames are written to the TCP socket directly: that needs frames as sent, uncompressed.
+      this.#logger.error('refusing a connection with a negotiated extension', { extensions: socket.extensions });
+      socket.close(CloseCode.InternalError, 'unexpected extension');
+      return;
+    }
+    const connection = new Connection(this.#nextId++, socket, raw, req, this.#connectionDeps);
     this.#connections.add(connection);
     this.#connectionsTotal++;
     if (options.onConnect !== undefined) {

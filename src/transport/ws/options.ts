@@ -1,8 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { AnyTRPCRouter, inferRouterContext, TRPCError } from '@trpc/server';
 import type { WebSocket } from 'ws';
-import type { Logger } from '../logger.js';
-import type { PubSub } from '../pubsub.js';
+import type { Logger } from '../../core/logger.js';
+import type { PubSub } from '../../core/pubsub.js';
 
 /** Default of {@link ServerOptions.maxMessageBytes}: 1 MiB. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;

@@ -1,5 +1,5 @@
 import type { TRPCCombinedDataTransformer } from '@trpc/server';
-import type { EncodedEvent } from '../encoded-event.js';
+import type { EncodedEvent } from '../../core/encoded-event.js';
 import { textFrame } from './ws-frame.js';
 
 /**
@@ -12,6 +12,8 @@ import { textFrame } from './ws-frame.js';
  */
 export interface FramePrefix {
   readonly text: string;
+  /** Whether the operation's request had `"jsonrpc":"2.0"` (echoed in every answer). */
+  readonly jsonrpc: '2.0' | undefined;
   /** The complete `{"id":<op>,"result":{"type":"started"}}` frame of the same operation id, ready to write. */
   readonly started: Buffer;
   /** The event {@link frame} was built for. */
@@ -26,6 +28,15 @@ const EMPTY = Buffer.alloc(0);
 /** Interns {@link FramePrefix}es and builds frames through them. */
 export class FramePool {
   readonly #prefixes = new Map<string, FramePrefix>();
+  /**
+   * The tail of a tRPC result message for an event, after
+   * `{"id":<op>,"result":{"type":"data",`: the tracked id and the
+   * (transformed) data, closed. Serialized once per event, kept on it.
+   */
+  readonly #resultTail = (encoded: EncodedEvent): string => {
+    const data: unknown = this.transformer.output.serialize({ id: encoded.event.id, data: encoded.wire });
+    return `"id":${JSON.stringify(encoded.event.id)},"data":${JSON.stringify(data)}}}`;
+  };
 
   constructor(private readonly transformer: TRPCCombinedDataTransformer) {}
 
@@ -41,7 +52,7 @@ export class FramePool {
     const text = `${head}"data",`;
     let prefix = this.#prefixes.get(text);
     if (prefix === undefined) {
-      prefix = { text, started: textFrame(`${head}"started"}}`), stamp: undefined, frame: EMPTY, refs: 0 };
+      prefix = { text, jsonrpc, started: textFrame(`${head}"started"}}`), stamp: undefined, frame: EMPTY, refs: 0 };
       this.#prefixes.set(text, prefix);
     }
     prefix.refs++;
@@ -56,7 +67,7 @@ export class FramePool {
   /** The frame for `encoded` through `prefix`, built on first use for this event. */
   frame(prefix: FramePrefix, encoded: EncodedEvent): Buffer {
     if (prefix.stamp !== encoded) {
-      prefix.frame = textFrame(prefix.text + encoded.resultTail(this.transformer));
+      prefix.frame = textFrame(prefix.text + encoded.memo(this, this.#resultTail));
       prefix.stamp = encoded;
     }
     return prefix.frame;

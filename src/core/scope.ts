@@ -1,4 +1,4 @@
-import type { ChannelKey } from '../client/protocol.js';
+import type { ChannelKey } from '../../client/protocol.js';
 import type { EncodedEvent } from './encoded-event.js';
 
 /**

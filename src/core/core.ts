@@ -1,0 +1,219 @@
+/**
+ * The transport-free core of one instance: the declared topics and their
+ * validation, authorization, the channel index of local subscribers, the
+ * engine (ids, order, history), resume, hooks, health and counters. It
+ * knows nothing of sockets or frames: the router, the WebSocket transport
+ * and the server-side API all go through it.
+ * @module
+ */
+import { TRPCError } from '@trpc/server';
+import type { ChannelKey, GapReason, GapSignal, PubSubEvent } from '../../client/protocol.js';
+import type { Engine, EngineHealth } from '../engine/engine.js';
+import { randomEpoch } from '../engine/engine.js';
+import { memoryEngine } from '../engine/memory.js';
+import { Authorizer, type AuthorizeHook } from './authorize.js';
+import { ChannelIndex } from './channel-index.js';
+import { EncodedEvent } from './encoded-event.js';
+import { EngineLink } from './engine-link.js';
+import { DEFAULT_MAX_QUEUED } from './event-queue.js';
+import { createConsoleLogger, type Logger } from './logger.js';
+import type { CoreCounters, MetricSample } from './metrics.js';
+import type { AllowedTopics, SubscriptionScope } from './scope.js';
+import type { Subscription, SubscriptionInfo } from './subscription.js';
+import type { TopicRecord } from './topics.js';
+import { TopicValidator, type ValidPublish } from './validate.js';
+
+/** What the core is made from (the untyped part of `PubSubOptions`). */
+export interface PubSubCoreOptions {
+  topics: TopicRecord;
+  engine?: Engine | undefined;
+  authorize?: AuthorizeHook<never> | undefined;
+  onSubscribe?: ((info: SubscriptionInfo) => void) | undefined;
+  onUnsubscribe?: ((info: SubscriptionInfo) => void) | undefined;
+  maxQueuedPerIterator?: number | undefined;
+  logger?: Logger | undefined;
+  now?: (() => number) | undefined;
+}
+
+/** What a resume found: the events to replay, or the gap to signal (with the id to resume from next time). */
+export type ResumeRead =
+  | { readonly ok: true; readonly events: readonly PubSubEvent[] }
+  | { readonly ok: false; readonly gap: GapSignal; readonly cursor: string };
+
+/** Health of the core: the engine's, plus local counts. */
+export interface CoreHealth extends EngineHealth {
+  engine: string;
+  subscriptions: number;
+  channels: number;
+}
+
+/** Where the core stands: `open`, or `closed` after `close()`. */
+export type CoreState = 'open' | 'closed';
+
+/** The core of one instance (see the module comment). */
+export class PubSubCore {
+  /** The declared topics and their validation. */
+  readonly topics: TopicValidator;
+  /** The `authorize` hook, asked for tRPC callers. */
+  readonly authorizer: Authorizer;
+  /** Where logs go. */
+  readonly logger: Logger;
+  /** Unique id of this instance. */
+  readonly instanceId = randomEpoch();
+  /** Counters since start. */
+  readonly counters: CoreCounters = { published: 0, publishFailures: 0, subscriptionsOpened: 0, replayed: 0, gaps: 0 };
+  /** Most undelivered events a server-side iterator holds. */
+  readonly maxQueuedPerIterator: number;
+  readonly #options: PubSubCoreOptions;
+  readonly #engine: EngineLink;
+  readonly #index: ChannelIndex;
+  readonly #now: () => number;
+  #state: CoreState = 'open';
+  #closing: Promise<void> | undefined;
+
+  constructor(options: PubSubCoreOptions) {
+    this.#options = options;
+    this.logger = options.logger ?? createConsoleLogger();
+    this.#now = options.now ?? Date.now;
+    this.maxQueuedPerIterator = options.maxQueuedPerIterator ?? DEFAULT_MAX_QUEUED;
+    this.topics = new TopicValidator(options.topics);
+    this.authorizer = new Authorizer(options.authorize as AuthorizeHook<unknown> | undefined, this.topics.names, this.logger);
+    this.#index = new ChannelIndex({
+      onActive: (scope) => this.#engine.listen(scope),
+      onIdle: (scope) => this.#engine.unlisten(scope),
+    });
+    this.#engine = new EngineLink({
+      engine: options.engine ?? memoryEngine(),
+      logger: this.logger,
+      instanceId: this.instanceId,
+      topics: this.topics.names,
+      history: (topic) => this.topics.find(topic)?.history,
+      deliver: (event) => this.#index.dispatch(new EncodedEvent(event)),
+    });
+  }
+
+  /** The engine carrying events between instances. */
+  get engine(): Engine {
+    return this.#engine.engine;
+  }
+
+  /** `open`, or `closed` once {@link close} was called. */
+  get state(): CoreState {
+    return this.#state;
+  }
+
+  /** Resolves once the engine has started; never rejects (a failed start is logged, health tells). */
+  ready(): Promise<void> {
+    return this.#engine.ready();
+  }
+
+  /** Puts `subscription` in the index and runs `onSubscribe`; throws `SERVICE_UNAVAILABLE` when closed. */
+  attach(subscription: Subscription): void {
+    if (this.#state === 'closed') throw closedError();
+    this.#index.insert(subscription.scope, subscription);
+    this.counters.subscriptionsOpened++;
+    if (this.#options.onSubscribe !== undefined) this.#hook('onSubscribe', subscription);
+  }
+
+  /** Takes `subscription` out of the index and runs `onUnsubscribe`; nothing the second time. */
+  detach(subscription: Subscription): void {
+    if (this.#index.remove(subscription.scope, subscription) && this.#options.onUnsubscribe !== undefined) {
+      this.#hook('onUnsubscribe', subscription);
+    }
+  }
+
+  /** The engine's broker subscription for `scope` while it is in flight, else `undefined`. */
+  whenListening(scope: SubscriptionScope): Promise<void> | undefined {
+    return this.#engine.whenListening(scope);
+  }
+
+  /**
+   * Publishes an already validated payload: the engine gives it its id and
+   * position and delivers it to every instance.
+   * @throws TRPCError `SERVICE_UNAVAILABLE` when closed or when the engine cannot take it.
+   */
+  async publish(topic: string, valid: ValidPublish): Promise<PubSubEvent> {
+    if (this.#state === 'closed') throw closedError();
+    const draft: PubSubEvent = { id: '', kind: 'event', topic, payload: valid.payload, ts: this.#now() };
+    if (valid.key !== undefined) draft.key = valid.key;
+    try {
+      const event = await this.#engine.publish(draft, valid.key);
+      this.counters.published++;
+      return event;
+    } catch (error) {
+      this.counters.publishFailures++;
+      throw error;
+    }
+  }
+
+  /**
+   * What a subscription resuming after `lastEventId` gets: the events of
+   * `scope` it missed, or a gap when they are not all kept (or the topic
+   * keeps no history). An all-topics scope replays only when every topic
+   * it may receive keeps history.
+   * @throws TRPCError `SERVICE_UNAVAILABLE` when the history cannot be read.
+   */
+  async resume(scope: SubscriptionScope, lastEventId: string, allowed: AllowedTopics): Promise<ResumeRead> {
+    const topics = scope.kind === 'all' ? (allowed === undefined ? this.topics.names : [...allowed]) : [scope.topic];
+    const read = topics.every((topic) => this.topics.find(topic)?.history !== undefined)
+      ? await this.#engine.since(scope, lastEventId)
+      : ({ ok: false, reason: 'unsupported', cursor: undefined } as const);
+    if (read.ok) {
+      this.counters.replayed += read.events.length;
+      return read;
+    }
+    this.counters.gaps++;
+    return { ok: false, gap: this.#gap(scope, read.reason, lastEventId), cursor: read.cursor ?? lastEventId };
+  }
+
+  /** Engine health plus local counts. */
+  health(): CoreHealth {
+    return {
+      ...this.#engine.health(),
+      engine: this.engine.name,
+      subscriptions: this.#index.size,
+      channels: this.#index.scopeCount,
+    };
+  }
+
+  /** The core's metrics, for a transport's `/metrics`. */
+  metrics(): MetricSample[] {
+    const health = this.health();
+    const { counters } = this;
+    return [
+      { name: 'trpc_pubsub_subscriptions', help: 'Active subscriptions (all origins).', type: 'gauge', value: health.subscriptions },
+      { name: 'trpc_pubsub_channels', help: 'Channels with local subscribers.', type: 'gauge', value: health.channels },
+      { name: 'trpc_pubsub_published_total', help: 'Events published through this instance.', type: 'counter', value: counters.published },
+      { name: 'trpc_pubsub_publish_failures_total', help: 'Publishes the engine refused.', type: 'counter', value: counters.publishFailures },
+      { name: 'trpc_pubsub_replayed_total', help: 'Events replayed from history to resuming subscribers.', type: 'counter', value: counters.replayed },
+      { name: 'trpc_pubsub_gaps_total', help: 'Gap signals sent to resuming subscribers.', type: 'counter', value: counters.gaps },
+    ];
+  }
+
+  /** Stops the engine; local subscribers get nothing more. Safe to call twice. */
+  close(): Promise<void> {
+    this.#state = 'closed';
+    this.#closing ??= this.#engine.close();
+    return this.#closing;
+  }
+
+  #gap(scope: SubscriptionScope, reason: GapReason, after: string): GapSignal {
+    const gap: GapSignal = { kind: 'gap', reason, after, ts: this.#now() };
+    if (scope.kind !== 'all') gap.topic = scope.topic;
+    if (scope.kind === 'channel' && scope.key !== undefined) gap.key = scope.key as ChannelKey;
+    return gap;
+  }
+
+  #hook(name: 'onSubscribe' | 'onUnsubscribe', subscription: Subscription): void {
+    try {
+      this.#options[name]?.({ scope: subscription.scope, origin: subscription.origin, ctx: subscription.ctx });
+    } catch (error) {
+      this.logger.error(`${name} hook threw`, { error: String(error) });
+    }
+  }
+}
+
+/** The refusal of a call on a closed pubsub. */
+export function closedError(): TRPCError {
+  return new TRPCError({ code: 'SERVICE_UNAVAILABLE', message: 'PubSub is closed' });
+}

@@ -1,0 +1,251 @@
+/**
+ * The public server-side API of one instance: typed publish, subscribe
+ * and iterate over the declared topics. A thin typed face over
+ * {@link PubSubCore}, which does the work.
+ * @module
+ */
+import type * as z from 'zod/v4';
+import type { PubSubEvent } from '../../client/protocol.js';
+import type { Engine } from '../engine/engine.js';
+import type { AuthorizeRequest } from './authorize.js';
+import { PubSubCore, type CoreHealth, type CoreState } from './core.js';
+import { CallbackSubscription, openQueue, QueueSubscription } from './local-subscriptions.js';
+import type { Logger } from './logger.js';
+import type { SubscriptionScope } from './scope.js';
+import type { SubscriptionInfo } from './subscription.js';
+import type { AnyTopic, TopicKey, TopicKeyInput, TopicPayload, TopicPayloadInput, TopicRecord } from './topics.js';
+
+export type { AuthorizeRequest } from './authorize.js';
+export type { SubscriptionInfo } from './subscription.js';
+
+/** The event type server code receives for topic `N` of `TTopics`. */
+export type TopicEventOf<TTopics extends TopicRecord, N extends keyof TTopics & string> = PubSubEvent<
+  TopicPayload<TTopics[N]>,
+  TopicKey<TTopics[N]>
+> & { topic: N };
+
+/** Any event of `TTopics` (what an all-topics subscription receives), discriminated by `topic`. */
+export type AnyTopicEventOf<TTopics extends TopicRecord> = {
+  [N in keyof TTopics & string]: TopicEventOf<TTopics, N>;
+}[keyof TTopics & string];
+
+/** The arguments after the topic name of {@link PubSub.publish}. */
+export type PublishArgs<T extends AnyTopic> = T['key'] extends z.ZodType
+  ? [payload: TopicPayloadInput<T>, options: { key: TopicKeyInput<T> }]
+  : T['payload'] extends z.ZodType
+    ? [payload: TopicPayloadInput<T>]
+    : [payload?: undefined];
+
+/** Options of a server-side subscription. */
+export type SubscribeOptions<T extends AnyTopic> = T['key'] extends z.ZodType
+  ? {
+      /** One key's channel; omit it for every key of the topic. */
+      key?: TopicKeyInput<T>;
+    }
+  : Record<string, never>;
+
+/** A server-side subscription handle: call it, `unsubscribe()` it or `using` it. */
+export interface Unsubscribe {
+  (): void;
+  /** Stops delivery at once; safe to call twice. */
+  unsubscribe(): void;
+  [Symbol.dispose](): void;
+}
+
+/** Options of {@link createPubSub}. */
+export interface PubSubOptions<TTopics extends TopicRecord, TContext = unknown> {
+  /** The topics, from `defineTopics`. */
+  topics: TTopics;
+  /**
+   * Carries events between instances.
+   * @default memoryEngine() (one process)
+   */
+  engine?: Engine;
+  /**
+   * Decides whether a tRPC caller may subscribe or publish. Return `false`
+   * to refuse with `FORBIDDEN`; throw a `TRPCError` to refuse with its code.
+   * Any other throw refuses with `INTERNAL_SERVER_ERROR` (and is logged).
+   * Server-side `publish`/`subscribe` are trusted and skip it.
+   * @default every call allowed
+   */
+  authorize?: (request: AuthorizeRequest<TContext>) => boolean | Promise<boolean>;
+  /** Called when a subscription starts; a throw is logged and ignored. */
+  onSubscribe?: (info: SubscriptionInfo) => void;
+  /** Called when a subscription ends; a throw is logged and ignored. */
+  onUnsubscribe?: (info: SubscriptionInfo) => void;
+  /**
+   * Most undelivered events a server-side iterator (`events()`, or a
+   * subscription served by a stock tRPC adapter) holds before it fails with
+   * `TOO_MANY_REQUESTS`.
+   * @default 10_000
+   */
+  maxQueuedPerIterator?: number;
+  /** Where logs go. @default JSON lines on stderr at `info` (`TRPC_PUBSUB_LOG_LEVEL` overrides) */
+  logger?: Logger;
+  /** Clock, for tests. @default Date.now */
+  now?: () => number;
+}
+
+/**
+ * The publish/subscribe hub of one server instance: validates and routes
+ * events to local subscribers through its engine, which gives them ids and
+ * keeps their history.
+ */
+export class PubSub<TTopics extends TopicRecord, TContext = unknown> {
+  /** The declared topics. */
+  readonly topics: TTopics;
+  /** The transport-free core (for the router and transports). */
+  readonly core: PubSubCore;
+
+  constructor(options: PubSubOptions<TTopics, TContext>) {
+    this.topics = options.topics;
+    this.core = new PubSubCore(options);
+  }
+
+  /** The engine carrying events between instances. */
+  get engine(): Engine {
+    return this.core.engine;
+  }
+
+  /** Unique id of this instance. */
+  get instanceId(): string {
+    return this.core.instanceId;
+  }
+
+  /** `open`, or `closed` once {@link close} was called. */
+  get state(): CoreState {
+    return this.core.state;
+  }
+
+  /** Whether {@link close} was called. */
+  get closed(): boolean {
+    return this.core.state === 'closed';
+  }
+
+  /** Resolves once the engine has started (immediately for the memory engine). */
+  ready(): Promise<void> {
+    return this.core.ready();
+  }
+
+  /**
+   * Publishes an event from server code: validates the payload (and key)
+   * against the topic's schemas and hands it to the engine, which gives it
+   * its id and keeps it in the topic's history.
+   * @returns the published event (with its id).
+   * @throws TRPCError `NOT_FOUND` for an unknown topic, `BAD_REQUEST` for an
+   *   invalid payload or key, `SERVICE_UNAVAILABLE` when the engine cannot take it.
+   * @example
+   * ```ts
+   * await pubsub.publish('news', { title: 'Hello' });
+   * await pubsub.publish('chat', { user: 'ann', text: 'hi' }, { key: 'room-1' });
+   * ```
+   */
+  publish<N extends keyof TTopics & string>(topic: N, ...args: PublishArgs<TTopics[N]>): Promise<TopicEventOf<TTopics, N>> {
+    const [payload, options] = args as [unknown, { key?: unknown } | undefined];
+    // Validation throws synchronously, as it always did; the engine's refusals reject.
+    const valid = this.core.topics.publish(topic, payload, options?.key);
+    return this.core.publish(topic, valid) as Promise<TopicEventOf<TTopics, N>>;
+  }
+
+  /**
+   * Subscribes server code with a callback, called synchronously for each
+   * event (a throw is logged; other subscribers are unaffected).
+   * @example
+   * ```ts
+   * const stop = pubsub.subscribe('chat', { key: 'room-1' }, (event) => save(event));
+   * stop(); // or `using sub = pubsub.subscribe(…)`
+   * ```
+   */
+  subscribe<N extends keyof TTopics & string>(
+    topic: N,
+    options: SubscribeOptions<TTopics[N]>,
+    callback: (event: TopicEventOf<TTopics, N>) => void,
+  ): Unsubscribe;
+  subscribe<N extends keyof TTopics & string>(topic: N, callback: (event: TopicEventOf<TTopics, N>) => void): Unsubscribe;
+  subscribe(topic: string, optionsOrCallback: unknown, maybeCallback?: unknown): Unsubscribe {
+    const callback = (typeof optionsOrCallback === 'function' ? optionsOrCallback : maybeCallback) as
+      | ((event: PubSubEvent) => void)
+      | undefined;
+    const options = (typeof optionsOrCallback === 'function' ? {} : (optionsOrCallback ?? {})) as { key?: unknown };
+    if (typeof callback !== 'function') throw new TypeError('subscribe needs a callback');
+    return this.#subscribeCallback(this.core.topics.scopeOf(topic, options.key), callback);
+  }
+
+  /** Subscribes server code to every topic at once (the Python library's `ALL_TOPICS`). */
+  subscribeAll(callback: (event: AnyTopicEventOf<TTopics>) => void): Unsubscribe {
+    return this.#subscribeCallback({ kind: 'all' }, callback as (event: PubSubEvent) => void);
+  }
+
+  /**
+   * Subscribes server code as an async iterator. Ends when `signal` aborts
+   * or the loop breaks; fails with `TOO_MANY_REQUESTS` if it falls more than
+   * `maxQueuedPerIterator` events behind (never drops silently).
+   * @example
+   * ```ts
+   * for await (const event of pubsub.events('chat', { key: 'room-1', signal })) console.log(event.payload);
+   * ```
+   */
+  events<N extends keyof TTopics & string>(
+    topic: N,
+    options?: SubscribeOptions<TTopics[N]> & { signal?: AbortSignal },
+  ): AsyncIterableIterator<TopicEventOf<TTopics, N>> & AsyncDisposable {
+    const opts = (options ?? {}) as { key?: unknown; signal?: AbortSignal };
+    return this.#iterate(this.core.topics.scopeOf(topic, opts.key), opts.signal) as AsyncIterableIterator<TopicEventOf<TTopics, N>> &
+      AsyncDisposable;
+  }
+
+  /** Every topic's events as an async iterator (see {@link events}). */
+  allEvents(options?: { signal?: AbortSignal }): AsyncIterableIterator<AnyTopicEventOf<TTopics>> & AsyncDisposable {
+    return this.#iterate({ kind: 'all' }, options?.signal) as AsyncIterableIterator<AnyTopicEventOf<TTopics>> & AsyncDisposable;
+  }
+
+  /** Engine health plus local counts. */
+  health(): CoreHealth {
+    return this.core.health();
+  }
+
+  /** Stops the engine. Local subscribers get nothing more. Safe to call twice. */
+  async close(): Promise<void> {
+    await this.core.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #iterate(scope: SubscriptionScope, signal: AbortSignal | undefined): AsyncIterableIterator<PubSubEvent> & AsyncDisposable {
+    return openQueue(new QueueSubscription<PubSubEvent>(this.core, scope, 'server', undefined, undefined, signal, SERVER_ITEMS));
+  }
+
+  #subscribeCallback(scope: SubscriptionScope, callback: (event: PubSubEvent) => void): Unsubscribe {
+    const subscription = new CallbackSubscription(this.core, scope, callback);
+    void subscription.open();
+    const remove = () => subscription.close();
+    const unsubscribe = (() => remove()) as Unsubscribe;
+    unsubscribe.unsubscribe = remove;
+    unsubscribe[Symbol.dispose] = remove;
+    return unsubscribe;
+  }
+}
+
+/** Server-side iterators yield plain events (they never resume, so never see a gap). */
+const SERVER_ITEMS = {
+  event: (encoded: { event: PubSubEvent }) => encoded.event,
+  gap: (): never => {
+    throw new Error('server-side iterators do not resume');
+  },
+};
+
+/**
+ * Creates the pubsub hub for `topics`.
+ * @example
+ * ```ts
+ * const pubsub = createPubSub({ topics });
+ * await pubsub.publish('news', { title: 'Hello' });
+ * ```
+ */
+export function createPubSub<TTopics extends TopicRecord, TContext = unknown>(
+  options: PubSubOptions<TTopics, TContext>,
+): PubSub<TTopics, TContext> {
+  return new PubSub(options);
+}

@@ -1,0 +1,49 @@
+/**
+ * What a topic's subscription procedure returns: the validated, authorized
+ * request for a subscription. Stock tRPC adapters and callers iterate it (a
+ * bounded iterator of tracked items); a transport that knows the core opens
+ * it on its own fast path instead ({@link SubscriptionRequest.open}), one
+ * serialization per event rather than per subscriber.
+ * @module
+ */
+import { tracked, type TrackedEnvelope } from '@trpc/server';
+import type { GapSignal, WireEvent } from '../../client/protocol.js';
+import type { PubSubCore } from './core.js';
+import { openQueue, QueueSubscription } from './local-subscriptions.js';
+import type { AllowedTopics, SubscriptionScope } from './scope.js';
+
+/** What a tracked topic subscription yields: events, and the gap signal of a resume that could not replay. */
+export type TrackedItem = TrackedEnvelope<WireEvent | GapSignal>;
+
+/** A topic subscription asked for through tRPC (see the module comment). */
+export class SubscriptionRequest implements AsyncIterable<TrackedItem> {
+  constructor(
+    /** The core that serves it. */
+    readonly core: PubSubCore,
+    /** What it listens to. */
+    readonly scope: SubscriptionScope,
+    /** The caller's context. */
+    readonly ctx: unknown,
+    /** Aborts when the caller stops (stock adapters). */
+    readonly signal: AbortSignal | undefined,
+    /** For an all-topics subscription under `authorize`: the topics it may receive. */
+    readonly allowed: AllowedTopics,
+    /** Where to resume after (what `wsLink` resends on reconnect). */
+    readonly lastEventId: string | undefined,
+  ) {}
+
+  [Symbol.asyncIterator](): AsyncIterator<TrackedItem> {
+    const subscription = new QueueSubscription<TrackedItem>(this.core, this.scope, 'trpc', this.ctx, this.allowed, this.signal, TRACKED_ITEMS);
+    return openQueue(subscription, this.lastEventId);
+  }
+}
+
+/** Whether a procedure's result is a topic subscription a transport can serve on its fast path. */
+export function isSubscriptionRequest(value: unknown): value is SubscriptionRequest {
+  return value instanceof SubscriptionRequest;
+}
+
+const TRACKED_ITEMS = {
+  event: (encoded) => tracked(encoded.event.id, encoded.wire),
+  gap: (gap, cursor) => tracked(cursor, gap),
+} satisfies ConstructorParameters<typeof QueueSubscription<TrackedItem>>[6];

@@ -1,0 +1,152 @@
+/**
+ * The life of one subscription, whatever carries it: it enters the channel
+ * index at once (events that arrive are held), counts as started only once
+ * the engine listens to its scope, replays what it missed after
+ * `lastEventId` (or is told of the gap), then delivers live events, without
+ * a gap or a duplicate between the replay and the live ones.
+ *
+ * Transports (and the core's own iterator and callback subscribers) extend
+ * {@link Subscription}: one object per subscription, which matters for
+ * memory with hundreds of thousands of idle subscriptions.
+ * @module
+ */
+import { getTRPCErrorFromUnknown, type TRPCError } from '@trpc/server';
+import type { GapSignal } from '../../client/protocol.js';
+import type { Sink } from './channel-index.js';
+import type { PubSubCore, ResumeRead } from './core.js';
+import { EncodedEvent } from './encoded-event.js';
+import { allowsEvent, type AllowedTopics, type SubscriptionScope } from './scope.js';
+
+/**
+ * Where a subscription stands, as `ws` numbers its `readyState`:
+ * `STARTING` (in the index, holding events, waiting for the engine or the
+ * history), `LIVE` (events flow), `CLOSED` (out of the index for good).
+ */
+export const SubscriptionState = { STARTING: 0, LIVE: 1, CLOSED: 2 } as const;
+/** One of {@link SubscriptionState}'s values. */
+export type SubscriptionState = (typeof SubscriptionState)[keyof typeof SubscriptionState];
+
+/** Where a subscription comes from: a WebSocket client, a tRPC caller or other adapter, or server code. */
+export type SubscriptionOrigin = 'websocket' | 'trpc' | 'server';
+
+/** A subscription that began or ended, as the `onSubscribe`/`onUnsubscribe` hooks see it. */
+export interface SubscriptionInfo {
+  /** What it listens to. */
+  scope: SubscriptionScope;
+  /** Where it comes from. */
+  origin: SubscriptionOrigin;
+  /** The caller's tRPC context, when it came through tRPC. */
+  ctx?: unknown;
+}
+
+/**
+ * One subscription's lifecycle. Subclasses say what starting, an event, a
+ * gap and a failure mean for their consumer (a frame, a queued item, a
+ * callback); the base class decides when each happens.
+ */
+export abstract class Subscription implements Sink {
+  /** Where it stands (see {@link SubscriptionState}). */
+  state: SubscriptionState = SubscriptionState.STARTING;
+  /** Events that arrived while starting, delivered after the replay. */
+  #held: EncodedEvent[] | undefined;
+
+  constructor(
+    /** The core it belongs to. */
+    readonly core: PubSubCore,
+    /** What it listens to. */
+    readonly scope: SubscriptionScope,
+    /** Where it comes from (for the hooks). */
+    readonly origin: SubscriptionOrigin,
+    /** The caller's context (for the hooks). */
+    readonly ctx: unknown,
+    /** For an all-topics subscription under `authorize`: the topics it may receive. */
+    readonly allowed: AllowedTopics,
+  ) {}
+
+  /** The consumer's "it started" (e.g. tRPC's `started` message); events follow. */
+  protected abstract onLive(): void;
+  /** One event for the consumer (replayed or live, in order). */
+  protected abstract onEvent(encoded: EncodedEvent): void;
+  /** What was missed cannot be replayed; `cursor` is the id to resume from next time. */
+  protected abstract onGap(gap: GapSignal, cursor: string): void;
+  /** Starting failed (the history could not be read); the subscription is already closed. */
+  protected abstract onFail(error: TRPCError): void;
+
+  /**
+   * Enters the index and starts: synchronously when the engine already
+   * listens and there is nothing to replay, else once it does (the promise,
+   * which never rejects, settles then). Throws `SERVICE_UNAVAILABLE` when
+   * the pubsub is closed.
+   * @param lastEventId the last event the consumer has; what came after it is replayed first
+   */
+  open(lastEventId?: string): Promise<void> | undefined {
+    this.core.attach(this);
+    const listening = this.core.whenListening(this.scope);
+    if (listening === undefined && lastEventId === undefined) {
+      this.#goLive(undefined);
+      return undefined;
+    }
+    return this.#start(listening, lastEventId);
+  }
+
+  /** Takes it out of the index for good; safe to call twice. */
+  close(): void {
+    if (this.state === SubscriptionState.CLOSED) return;
+    this.state = SubscriptionState.CLOSED;
+    this.#held = undefined;
+    this.core.detach(this);
+  }
+
+  /** {@link Sink.deliver}: from the index, in channel order. */
+  deliver(encoded: EncodedEvent): void {
+    if (this.state === SubscriptionState.LIVE) {
+      if (allowsEvent(this.allowed, encoded)) this.onEvent(encoded);
+    } else if (this.state === SubscriptionState.STARTING) {
+      (this.#held ??= []).push(encoded);
+    }
+  }
+
+  async #start(listening: Promise<void> | undefined, lastEventId: string | undefined): Promise<void> {
+    if (listening !== undefined) await listening;
+    if (this.state !== SubscriptionState.STARTING) return;
+    let read: ResumeRead | undefined;
+    if (lastEventId !== undefined) {
+      try {
+        read = await this.core.resume(this.scope, lastEventId, this.allowed);
+      } catch (error) {
+        if (this.state !== SubscriptionState.STARTING) return;
+        this.close();
+        this.onFail(getTRPCErrorFromUnknown(error));
+        return;
+      }
+      if (this.state !== SubscriptionState.STARTING) return;
+    }
+    this.#goLive(read);
+  }
+
+  /** Live: `started`, then the replay (or the gap), then what was held, skipping what the replay had. */
+  #goLive(read: ResumeRead | undefined): void {
+    const held = this.#held;
+    this.#held = undefined;
+    this.state = SubscriptionState.LIVE;
+    this.onLive();
+    let replayed: Set<string> | undefined;
+    if (read !== undefined) {
+      if (read.ok) {
+        replayed = new Set();
+        for (const event of read.events) {
+          if (this.state !== SubscriptionState.LIVE) return;
+          replayed.add(event.id);
+          this.deliver(new EncodedEvent(event));
+        }
+      } else if (this.state === SubscriptionState.LIVE) {
+        this.onGap(read.gap, read.cursor);
+      }
+    }
+    if (held === undefined) return;
+    for (const encoded of held) {
+      if (this.state !== SubscriptionState.LIVE) return;
+      if (replayed === undefined || !replayed.has(encoded.event.id)) this.deliver(encoded);
+    }
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * Resume after a reconnect through the stock `wsLink` and a tRPC caller,
+ * on the memory engine: what was missed is replayed after `started` and
+ * before live events, with no gap and no duplicate; what cannot be replayed
+ * is announced by a tracked gap signal, then live events follow.
+ */
+import { initTRPC } from '@trpc/server';
+import * as z from 'zod';
+import { createPubSub, createPubSubRouter, defineTopics, MemoryEngine, silentLogger, topic, type HistoryRead, type SubscriptionScope } from 'trpc-pubsub';
+import { describe, expect, it, vi } from 'vitest';
+import { listen, stockClient } from '../fixtures/clients.js';
+import { deferred } from '../fixtures/inbox.js';
+import { expectIdle, startServer, type TestServer } from '../fixtures/server.js';
+
+const say = (text: string) => ({ user: 'ann', text });
+
+async function reconnected(srv: TestServer, nth: number, subscriptions: number): Promise<void> {
+  await vi.waitFor(
+    () => {
+      expect(srv.connections).toHaveLength(nth);
+      expect(srv.server.connectionCount).toBe(1);
+      expect(srv.pubsub.health().subscriptions).toBe(subscriptions);
+    },
+    { timeout: 5000, interval: 5 },
+  );
+}
+
+describe('resume through the stock wsLink', () => {
+  it('replays what was published while the client was away, then goes on live, without a gap or a duplicate', async () => {
+    await using srv = await startServer();
+    await using client = stockClient(srv.url);
+    const room = listen(client.trpc.chat.events, { key: 'room-1' });
+    await room.started;
+    await srv.pubsub.publish('chat', say('before'), { key: 'room-1' });
+    expect((await room.data.next()).data.payload.text).toBe('before');
+
+    srv.connections[0]?.socket.terminate();
+    // The subscription is still in the index, but its socket no longer takes frames.
+    await srv.pubsub.publish('chat', say('while away 1'), { key: 'room-1' });
+    await srv.pubsub.publish('chat', say('while away 2'), { key: 'room-1' });
+    await srv.pubsub.publish('chat', say('other room'), { key: 'room-2' });
+    await reconnected(srv, 2, 1);
+    await srv.pubsub.publish('chat', say('after'), { key: 'room-1' });
+
+    await vi.waitFor(() => expect(room.data.items).toHaveLength(4));
+    expect(room.data.items.map((item) => item.data.payload.text)).toEqual(['before', 'while away 1', 'while away 2', 'after']);
+    expect(new Set(room.data.items.map((item) => item.id)).size).toBe(4);
+    await room.gaps.nothing(50);
+  });
+
+  it('tells a subscription resuming from an id of another history about the gap, then delivers live events', async () => {
+    await using srv = await startServer();
+    await using client = stockClient(srv.url);
+    const room = listen(client.trpc.chat.events, { key: 'room-1', lastEventId: 'foreign:11' });
+    await room.started;
+
+    const gap = await room.gaps.next();
+    expect(gap.data).toEqual({ kind: 'gap', topic: 'chat', key: 'room-1', reason: 'unknown', after: 'foreign:11', ts: expect.any(Number) });
+    expect(gap.id).not.toBe('foreign:11'); // the client resumes from the history's head next time
+    await srv.pubsub.publish('chat', say('live'), { key: 'room-1' });
+    expect((await room.data.next()).data.payload.text).toBe('live');
+  });
+
+  it('says expired when more than maxEvents came since, and the gap carries the newest id', async () => {
+    await using srv = await startServer();
+    const first = await srv.pubsub.publish('chat', say('first'), { key: 'room-1' });
+    let newest = first.id;
+    for (let i = 0; i < 101; i++) newest = (await srv.pubsub.publish('chat', say(`#${i}`), { key: 'room-1' })).id;
+    await using client = stockClient(srv.url);
+    const room = listen(client.trpc.chat.events, { key: 'room-1', lastEventId: first.id });
+
+    const gap = await room.gaps.next();
+    expect(gap.data).toMatchObject({ kind: 'gap', reason: 'expired', after: first.id });
+    expect(gap.id).toBe(newest);
+    await room.data.nothing(50);
+  });
+
+  it('says unsupported for a topic without history', async () => {
+    await using srv = await startServer();
+    const old = await srv.pubsub.publish('news', { title: 'old' });
+    await using client = stockClient(srv.url);
+    const news = listen(client.trpc.news.events, { lastEventId: old.id });
+    expect((await news.gaps.next()).data).toMatchObject({ kind: 'gap', topic: 'news', reason: 'unsupported', after: old.id });
+    await srv.pubsub.publish('news', { title: 'live' });
+    expect((await news.data.next()).data.payload.title).toBe('live');
+    await news.gaps.nothing(20);
+  });
+
+  it('replays to a subscription of every key of a topic, in publish order across keys', async () => {
+    await using srv = await startServer();
+    const mark = await srv.pubsub.publish('chat', say('mark'), { key: 'room-1' });
+    await srv.pubsub.publish('chat', say('r2'), { key: 'room-2' });
+    await srv.pubsub.publish('chat', say('r1'), { key: 'room-1' });
+    await using client = stockClient(srv.url);
+    const rooms = listen(client.trpc.chat.events, { lastEventId: mark.id });
+    await vi.waitFor(() => expect(rooms.data.items).toHaveLength(2));
+    expect(rooms.data.items.map((item) => [item.data.key, item.data.payload.text])).toEqual([
+      ['room-2', 'r2'],
+      ['room-1', 'r1'],
+    ]);
+    await rooms.gaps.nothing(20);
+    rooms.unsubscribe();
+    await client.close();
+    await expectIdle(srv);
+  });
+});
+
+describe('resume through a tRPC caller', () => {
+  const topics = defineTopics({
+    chat: topic({ key: z.string(), payload: z.string(), history: { maxEvents: 10 } }),
+    news: topic({ payload: z.string(), history: { maxEvents: 10 } }),
+  });
+
+  it('replays every topic to an all-topics subscription when every topic keeps history', async () => {
+    await using pubsub = createPubSub({ topics, logger: silentLogger });
+    const controller = new AbortController();
+    const caller = initTRPC.create().createCallerFactory(createPubSubRouter(pubsub))({}, { signal: controller.signal });
+    const mark = await pubsub.publish('news', 'mark');
+    await pubsub.publish('chat', 'c1', { key: 'a' });
+    await pubsub.publish('news', 'n1');
+    const iterator = (await caller.allTopics.events({ lastEventId: mark.id }))[Symbol.asyncIterator]();
+
+    const first = (await iterator.next()).value as unknown as [string, { payload: string }];
+    const second = (await iterator.next()).value as unknown as [string, { payload: string }];
+    expect([first[1].payload, second[1].payload]).toEqual(['c1', 'n1']);
+    controller.abort();
+    await vi.waitFor(() => expect(pubsub.health().subscriptions).toBe(0));
+  });
+
+  it('drops from the live events what the replay already gave, when events arrive while the history is read', async () => {
+    const reading = deferred();
+    const release = deferred();
+    /** The real memory engine, whose history read the test holds until it has published more. */
+    class HeldHistory extends MemoryEngine {
+      override async since(scope: SubscriptionScope, cursor: string): Promise<HistoryRead> {
+        reading.resolve();
+        await release.promise;
+        return super.since(scope, cursor);
+      }
+    }
+    await using pubsub = createPubSub({ topics, engine: new HeldHistory(), logger: silentLogger });
+    const controller = new AbortController();
+    const caller = initTRPC.create().createCallerFactory(createPubSubRouter(pubsub))({}, { signal: controller.signal });
+    const mark = await pubsub.publish('chat', 'mark', { key: 'a' });
+    await pubsub.publish('chat', 'missed', { key: 'a' });
+    const iterator = (await caller.chat.events({ key: 'a', lastEventId: mark.id }))[Symbol.asyncIterator]();
+    const next = iterator.next();
+
+    await reading.promise;
+    await pubsub.publish('chat', 'during the read', { key: 'a' }); // held live, and in the history the read will see
+    release.resolve();
+    await pubsub.publish('chat', 'after', { key: 'a' });
+
+    const texts: string[] = [];
+    const payloadOf = (result: IteratorResult<unknown>) => (result.value as [string, { payload: string }])[1].payload;
+    texts.push(payloadOf(await next));
+    while (texts.length < 3) texts.push(payloadOf(await iterator.next()));
+    expect(texts).toEqual(['missed', 'during the read', 'after']);
+    // Nothing twice: the next item is the next event, not a held copy of a replayed one.
+    await pubsub.publish('chat', 'last', { key: 'a' });
+    expect(payloadOf(await iterator.next())).toBe('last');
+    controller.abort();
+    await vi.waitFor(() => expect(pubsub.health().subscriptions).toBe(0));
+  });
+});
