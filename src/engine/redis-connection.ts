@@ -1,7 +1,13 @@
+/**
+ * The Redis engine's dealings with its `ioredis` connections: watching
+ * them for health, the subscriber as `RedisPubSub` sees it, publishing
+ * (routed by hash slot on a Cluster), and the `BrokerPubSub` over a
+ * `RedisPubSub`. Only public `ioredis` and `RedisPubSub` API is used.
+ * @module
+ */
 import type { RedisPubSub } from 'graphql-redis-subscriptions';
-import type { Cluster, Redis } from 'ioredis';
+import type { Callback, Cluster, Redis } from 'ioredis';
 import type { BrokerPubSub } from './bridge.js';
-import { Command } from './redis-peers.js';
 
 /** A standalone `ioredis` client or a Redis Cluster client. */
 export type RedisClient = Redis | Cluster;
@@ -96,86 +102,124 @@ export class RedisConnectionWatch {
   }
 }
 
+type Listener = (...args: unknown[]) => void;
+
+/** The methods `RedisPubSub` 2.7 calls on the subscriber it is given. */
+interface SubscriberSurface {
+  on(event: string, listener: Listener): SubscriberSurface;
+  subscribe(channel: string, callback: Callback<unknown>): Promise<unknown>;
+  psubscribe(pattern: string, callback: Callback<unknown>): Promise<unknown>;
+  unsubscribe(channel: string): Promise<unknown>;
+  punsubscribe(pattern: string): Promise<unknown>;
+}
+
 /**
- * Wraps the subscriber client handed to `RedisPubSub`: its `unsubscribe`
- * fires `UNSUBSCRIBE`/`PUNSUBSCRIBE` without handling their promises, which
- * reject when the connection closes (an unhandled rejection); the wrapper
- * handles them, and records the listeners `RedisPubSub` adds so that they
- * can be removed from a client the application owns.
+ * The subscriber handed to `RedisPubSub`: a small object with just the
+ * methods `RedisPubSub` 2.7 calls on it (`on` for `message`/`pmessage` in
+ * its constructor, `subscribe`/`psubscribe` in `subscribe`,
+ * `unsubscribe`/`punsubscribe` in `unsubscribe`), each passed on to
+ * `client`. It handles the promises of `unsubscribe`/`punsubscribe`,
+ * which `RedisPubSub` drops and which reject when the connection closes
+ * or gives up on queued commands, and it records the listeners
+ * `RedisPubSub` adds, so that `release` removes exactly those from a
+ * client the application owns. The engine never calls `close` or
+ * `getSubscriber` on that `RedisPubSub`, so nothing else is needed.
  */
-export function guardSubscriber(client: RedisClient, log: Log): { client: RedisClient; release(): void } {
-  const added: [string | symbol, (...args: unknown[]) => void][] = [];
-  const proxy = new Proxy(client, {
-    get(target, property) {
-      if (property === 'unsubscribe' || property === 'punsubscribe') {
-        return (...args: unknown[]) => {
-          const result = (target[property] as (...a: unknown[]) => Promise<unknown>)(...args);
-          result.catch((error: unknown) => log('debug', `redis ${property} failed`, { error: String(error) }));
-          return result;
-        };
-      }
-      if (property === 'on') {
-        return (event: string | symbol, listener: (...args: unknown[]) => void) => {
-          added.push([event, listener]);
-          target.on(event, listener);
-          return proxy;
-        };
-      }
-      const value: unknown = Reflect.get(target, property, target);
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+export function subscriberFor(client: RedisClient, log: Log): { subscriber: RedisClient; release(): void } {
+  const added: [string, Listener][] = [];
+  const dropped = (command: string) => (error: unknown) => {
+    log('debug', `redis ${command} failed`, { error: String(error) });
+  };
+  const surface: SubscriberSurface = {
+    on(event, listener) {
+      added.push([event, listener]);
+      client.on(event, listener);
+      return surface;
     },
-  });
+    subscribe: (channel, callback) => client.subscribe(channel, callback),
+    psubscribe: (pattern, callback) => client.psubscribe(pattern, callback),
+    unsubscribe: (channel) => client.unsubscribe(channel).catch(dropped('unsubscribe')),
+    punsubscribe: (pattern) => client.punsubscribe(pattern).catch(dropped('punsubscribe')),
+  };
   return {
-    client: proxy,
+    // Typed as a client for RedisPubSub's options; it has only what RedisPubSub calls (see above).
+    subscriber: surface as unknown as RedisClient,
     release() {
       for (const [event, listener] of added.splice(0)) client.off(event, listener);
     },
   };
 }
 
+/** Sends `message` on `channel`; resolves once Redis took it. */
+export type Publish = (channel: string, message: string) => Promise<unknown>;
+
 /**
- * Wraps a `RedisPubSub` so that a failed `SUBSCRIBE` (the connection
- * closed, or gave up retrying) only rejects the promise the engine awaits:
- * `RedisPubSub` 2.7 also rejects an internal deferred nobody listens to,
- * an unhandled rejection that would end the process.
+ * The `ioredis` command the engine defines on a Cluster publisher, named
+ * with a version so that another copy of trpc-pubsub defining a different
+ * script never shares the name.
  */
-export function guardRedisPubSub(pubsub: RedisPubSub): BrokerPubSub {
-  type Internals = { subsPendingRefsMap?: Map<string, { pending?: { promise?: Promise<unknown> } }> };
+const PUBLISH_COMMAND = 'trpcPubsubPublishV1';
+/**
+ * `PUBLISH ARGV[1] ARGV[2]`, with the channel also as `KEYS[1]`: the key
+ * only routes the script (a Cluster client sends it to the master of the
+ * key's slot). The channel is published from `ARGV`, so that a client
+ * `keyPrefix`, which `ioredis` adds to keys but not to channels, never
+ * renames it.
+ */
+const PUBLISH_SCRIPT = "return redis.call('PUBLISH', ARGV[1], ARGV[2])";
+
+/**
+ * How the engine publishes through `client`. On a Redis Cluster, a plain
+ * `PUBLISH` entering through different nodes reaches the subscribers of
+ * different nodes in different orders (each node delivers its own
+ * publishes first, then forwards them over the cluster bus). So every
+ * publish of a channel enters through one node, the master of the
+ * channel's hash slot: it is a Lua script declaring the channel as its
+ * key, defined with `ioredis`' `defineCommand` and routed by its
+ * documented key-based Cluster routing (and `MOVED` handling). A
+ * standalone client publishes with plain `PUBLISH` (one node: one order).
+ */
+export function publisherFor(client: RedisClient): Publish {
+  if (!client.isCluster) return (channel, message) => client.publish(channel, message);
+  const scripted = client as Cluster & Partial<Record<typeof PUBLISH_COMMAND, (key: string, channel: string, message: string) => Promise<number>>>;
+  if (typeof scripted[PUBLISH_COMMAND] !== 'function') scripted.defineCommand(PUBLISH_COMMAND, { numberOfKeys: 1, lua: PUBLISH_SCRIPT });
+  const publish = scripted[PUBLISH_COMMAND];
+  if (publish === undefined) throw new Error(`ioredis defineCommand did not define ${PUBLISH_COMMAND}`);
+  return (channel, message) => publish.call(client, channel, channel, message);
+}
+
+const ignore = (): void => {};
+
+/**
+ * The engine's {@link BrokerPubSub} over a `RedisPubSub` (the engine's own,
+ * or one the application gave), publishing through `publish` when given.
+ *
+ * A failed `SUBSCRIBE` (the connection closed, or gave up on queued
+ * commands) rejects the promise `RedisPubSub.subscribe` returns, and
+ * `RedisPubSub` 2.7 also rejects an internal promise that only later
+ * `subscribe` calls of the same trigger wait on: with none, an unhandled
+ * rejection that would end the process. So each subscribe takes at once a
+ * second, no-op subscription of the same trigger, whose promise is
+ * handled: it waits on that internal promise, and is ended as soon as it
+ * is effective. Should `RedisPubSub` stop sharing the pending `SUBSCRIBE`,
+ * the second subscription is merely short-lived.
+ */
+export function redisBroker(pubsub: RedisPubSub, log: Log, publish?: Publish): BrokerPubSub {
   return {
-    publish: (trigger, payload) => pubsub.publish(trigger, payload),
+    publish:
+      publish === undefined
+        ? (trigger, payload) => pubsub.publish(trigger, payload)
+        : async (trigger, payload) => {
+            await publish(trigger, String(payload));
+          },
     subscribe(trigger, onMessage, options) {
       const subscribed = pubsub.subscribe(trigger, onMessage, options);
-      (pubsub as unknown as Internals).subsPendingRefsMap?.get(trigger)?.pending?.promise?.catch(() => {});
+      pubsub
+        .subscribe(trigger, ignore, options)
+        .then((companion) => pubsub.unsubscribe(companion))
+        .catch((error: unknown) => log('debug', 'redis subscribe failed', { channel: trigger, error: String(error) }));
       return subscribed;
     },
     unsubscribe: (subId) => pubsub.unsubscribe(subId),
   };
-}
-
-/**
- * On a Redis Cluster, a plain `PUBLISH` entering through different nodes
- * reaches the subscribers of different nodes in different orders (each
- * node delivers its own publishes first, then forwards them over the
- * cluster bus). Routing every publish of a channel to the master of the
- * channel's hash slot gives the channel one entry point, so every
- * subscriber, on whatever node, sees that node's order. A standalone
- * client is returned as is.
- */
-export function routePublishBySlot(client: RedisClient): RedisClient {
-  if (!client.isCluster) return client;
-  const cluster = client as Cluster;
-  return new Proxy(cluster, {
-    get(target, property) {
-      if (property === 'publish') {
-        return (channel: string, message: string) => {
-          const slot = new Command('get', [channel]).getSlot();
-          const command = new Command('publish', [channel, message], { replyEncoding: 'utf8' });
-          target.sendCommand(command, undefined, { slot });
-          return command.promise;
-        };
-      }
-      const value: unknown = Reflect.get(target, property, target);
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
 }

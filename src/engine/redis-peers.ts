@@ -18,7 +18,5 @@ const redisSubscriptions: typeof GraphqlRedisSubscriptions = await importPeer(EN
 
 /** `ioredis`' standalone client class. */
 export const Redis = ioredis.Redis;
-/** `ioredis`' command class. */
-export const Command = ioredis.Command;
 /** `graphql-redis-subscriptions`' engine class. */
 export const RedisPubSub = redisSubscriptions.RedisPubSub;

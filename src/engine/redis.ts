@@ -10,7 +10,7 @@ import type { BridgeCodec } from './bridge-message.js';
 import { BridgeEngine, type BrokerLink, type BrokerLinkEvents, type BrokerPubSub } from './bridge.js';
 import type { EngineHealth } from './engine.js';
 import { Redis, RedisPubSub } from './redis-peers.js';
-import { guardRedisPubSub, guardSubscriber, RedisConnectionWatch, routePublishBySlot, type RedisClient } from './redis-connection.js';
+import { publisherFor, RedisConnectionWatch, redisBroker, subscriberFor, type RedisClient } from './redis-connection.js';
 
 export { BridgeEngine, DEFAULT_PREFIX, graphqlSubscriptionsEngine } from './bridge.js';
 export type { BridgeEngineOptions, BridgeStats, BrokerLink, BrokerLinkEvents, BrokerPubSub } from './bridge.js';
@@ -167,7 +167,7 @@ function resolve(options: RedisEngineOptions, log: Log): Resolved {
   if (options.pubsub !== undefined) {
     const withClients = options.pubsub as Partial<Pick<RedisPubSubInstance, 'getPublisher' | 'getSubscriber'>>;
     return {
-      pubsub: options.pubsub instanceof RedisPubSub ? guardRedisPubSub(options.pubsub) : options.pubsub,
+      pubsub: options.pubsub instanceof RedisPubSub ? redisBroker(options.pubsub, log) : options.pubsub,
       publisher: withClients.getPublisher?.(),
       subscriber: withClients.getSubscriber?.(),
       owned: false,
@@ -192,15 +192,15 @@ function resolve(options: RedisEngineOptions, log: Log): Resolved {
     publisher = new Redis(url, { ...base, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
     subscriber = new Redis(url, { ...base, autoResubscribe: true, enableOfflineQueue: true, maxRetriesPerRequest: null });
   }
-  const guarded = guardSubscriber(subscriber, log);
+  const subscribing = subscriberFor(subscriber, log);
   const pubsub = new RedisPubSub({
-    publisher: routePublishBySlot(publisher),
-    subscriber: guarded.client,
-    // The bridge frames and parses messages itself: strings in, strings out.
-    serializer: (source: unknown) => source as string,
+    // RedisPubSub opens connections of its own unless given both; the engine publishes through publisherFor, not RedisPubSub.publish.
+    publisher,
+    subscriber: subscribing.subscriber,
+    // The bridge parses messages itself: strings out.
     deserializer: (source: string | Buffer) => (typeof source === 'string' ? source : source.toString('utf8')),
   });
-  return { pubsub: guardRedisPubSub(pubsub), publisher, subscriber, owned, release: guarded.release };
+  return { pubsub: redisBroker(pubsub, log, publisherFor(publisher)), publisher, subscriber, owned, release: subscribing.release };
 }
 
 /**

@@ -2,22 +2,29 @@
  * The Redis engine on a real 3-master Redis Cluster started for this file
  * (`redis-server --cluster-enabled yes` ×3, `redis-cli --cluster create`),
  * through `ioredis` `Cluster` clients: the shared contract, and two server
- * instances as child processes with stock tRPC clients on each; and, on a
- * cluster with a replica per master, the failover of a topic's master.
+ * instances as child processes with stock tRPC clients on each, how
+ * publishes enter the cluster; and, on a cluster with a replica per
+ * master, the failover of a topic's master.
  */
-import { Cluster } from 'ioredis';
+import { Cluster, type ClusterOptions } from 'ioredis';
 import { createPubSub, type PubSubEvent } from 'trpc-pubsub';
 import { redisEngine } from 'trpc-pubsub/redis';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { closeAllInstances, runningInstances, startInstances, type Instance } from '../fixtures/instance.js';
 import { connectClient } from '../fixtures/instance-client.js';
-import { RedisCluster, redisSuite } from '../fixtures/redis-server.js';
+import { RedisCluster, redisSuite, type RedisServer } from '../fixtures/redis-server.js';
 import { Inbox } from '../fixtures/inbox.js';
 import { capturingLogger, contractTopics, describeEngineContract, settled, uniquePrefix } from './engine-contract.js';
 
 const suite = redisSuite('Redis engine on a 3-master Redis Cluster');
 let cluster: RedisCluster | undefined;
 const clients: Cluster[] = [];
+
+/** How many PUBLISH commands `node` ran since its stats were reset (those its scripts ran included). */
+async function publishCalls(node: RedisServer): Promise<number> {
+  const stats = (await node.command('INFO', 'commandstats')) as string;
+  return Number(/^cmdstat_publish:calls=(\d+)/m.exec(stats)?.[1] ?? 0);
+}
 
 describe.skipIf(suite.skip)(suite.title, () => {
   beforeAll(async () => {
@@ -46,6 +53,54 @@ describe.skipIf(suite.skip)(suite.title, () => {
     injectRaw: async (prefix, topic, raw) => {
       await cluster!.nodes[0]!.command('PUBLISH', `${prefix}:{${topic}}`, raw);
     },
+  });
+
+  describe('publishing', () => {
+    const closers: (() => Promise<unknown> | void)[] = [];
+    afterEach(async () => {
+      for (const close of closers.splice(0).reverse()) await close();
+    });
+
+    function instance(prefix: string, publisherOptions: ClusterOptions = {}) {
+      const publisher = new Cluster(cluster!.startupNodes, publisherOptions);
+      const subscriber = new Cluster(cluster!.startupNodes);
+      const pubsub = createPubSub({ topics: contractTopics, engine: redisEngine({ publisher, subscriber, prefix }), logger: capturingLogger() });
+      closers.push(
+        () => pubsub.close(),
+        () => publisher.disconnect(),
+        () => subscriber.disconnect(),
+      );
+      return pubsub;
+    }
+
+    it("enters every publish of a channel through the master of the channel's slot, and no other node", async () => {
+      const prefix = uniquePrefix();
+      const pubsub = instance(prefix);
+      await pubsub.ready();
+      const box = new Inbox<PubSubEvent>();
+      pubsub.subscribe('news', box.push);
+      await settled(pubsub);
+      const masters = cluster!.nodes;
+      await Promise.all(masters.map((node) => node.command('CONFIG', 'RESETSTAT')));
+      const sent: PubSubEvent[] = [];
+      for (let n = 0; n < 20; n++) sent.push(await pubsub.publish('news', { title: `#${n}` }));
+      expect(await box.take(20)).toEqual(sent);
+      const entry = await cluster!.masterOf(`${prefix}:{news}`);
+      const calls = await Promise.all(masters.map(async (node) => [node.port, await publishCalls(node)]));
+      expect(Object.fromEntries(calls)).toEqual(Object.fromEntries(masters.map((node) => [node.port, node === entry ? 20 : 0])));
+    });
+
+    it('publishes on the channel itself through a publisher with a keyPrefix', async () => {
+      const prefix = uniquePrefix();
+      const a = instance(prefix, { keyPrefix: 'app:' });
+      const b = instance(prefix);
+      await Promise.all([a.ready(), b.ready()]);
+      const box = new Inbox<PubSubEvent>();
+      b.subscribe('news', box.push);
+      await settled(b);
+      const event = await a.publish('news', { title: 'prefixed keys, same channel' });
+      expect(await box.next()).toEqual(event);
+    });
   });
 
   describe('two server instances as child processes', () => {

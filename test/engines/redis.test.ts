@@ -2,10 +2,11 @@
  * The Redis engine on a real `redis-server` started for this file: the
  * shared contract with three instances of this process, and what is
  * Redis's own — channel names and count, prefixes, the ways to configure
- * it, and an outage.
+ * it, an outage, and what it leaves on the application's connections
+ * (listeners, and no unhandled rejection when they close under it).
  */
 import { RedisPubSub } from 'graphql-redis-subscriptions';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import superjson from 'superjson';
 import * as z from 'zod';
 import { createPubSub, defineTopics, topic, type PubSubEvent } from 'trpc-pubsub';
@@ -17,6 +18,16 @@ import { capturingLogger, contractTopics, describeEngineContract, settled, uniqu
 
 const suite = redisSuite('Redis engine');
 let redis: RedisServer | undefined;
+
+/** How many listeners `client` has, per event (an event without any is absent). */
+function listenerCounts(client: Redis): Record<string, number> {
+  return Object.fromEntries(client.eventNames().map((event) => [String(event), client.listenerCount(event)]));
+}
+
+/** Resolves once `client` is ready. */
+function whenReady(client: Redis): Promise<void> {
+  return client.status === 'ready' ? Promise.resolve() : new Promise((resolve) => client.once('ready', () => resolve()));
+}
 
 /** Channels Redis has subscribers for, under `prefix`. */
 async function channels(prefix: string): Promise<string[]> {
@@ -218,6 +229,85 @@ describe.skipIf(suite.skip)(suite.title, () => {
       await settled(pubsub);
       const event = await pubsub.publish('news', { title: 'on time' });
       expect(await box.next()).toEqual(event);
+    });
+
+    /** Two clients of the application on `url`, disconnected after the test. */
+    function ownClients(url: string, subscriberOptions: RedisOptions = {}) {
+      const publisher = new Redis(url, { enableOfflineQueue: false });
+      const subscriber = new Redis(url, subscriberOptions);
+      // The application handles its clients' errors (the engine's own handlers go with it).
+      for (const client of [publisher, subscriber]) client.on('error', () => {});
+      closers.push(() => {
+        publisher.disconnect();
+        subscriber.disconnect();
+      });
+      return { publisher, subscriber };
+    }
+
+    it("leaves the application's clients with exactly the listeners they had, once closed", async () => {
+      const { publisher, subscriber } = ownClients(redis!.url);
+      await Promise.all([whenReady(publisher), whenReady(subscriber)]);
+      const before = { publisher: listenerCounts(publisher), subscriber: listenerCounts(subscriber) };
+      const pubsub = instance(redisEngine({ publisher, subscriber, prefix: uniquePrefix() }));
+      await pubsub.ready();
+      const box = new Inbox<PubSubEvent>();
+      pubsub.subscribe('news', box.push);
+      await settled(pubsub);
+      const event = await pubsub.publish('news', { title: 'through your clients' });
+      expect(await box.next()).toEqual(event);
+      expect(subscriber.listenerCount('message')).toBeGreaterThan(before.subscriber['message'] ?? 0);
+      await pubsub.close();
+      expect({ publisher: listenerCounts(publisher), subscriber: listenerCounts(subscriber) }).toEqual(before);
+    });
+
+    it('subscribes on an application subscriber it finds disconnected, failing and retrying without an unhandled rejection', async () => {
+      const { publisher, subscriber } = ownClients(redis!.url);
+      const pubsub = instance(redisEngine({ publisher, subscriber, prefix: uniquePrefix() }));
+      await pubsub.ready();
+      subscriber.disconnect();
+      pubsub.subscribe('news', () => {});
+      await vi.waitFor(() => expect(pubsub.logs).toContainEqual(expect.objectContaining({ message: 'broker subscribe failed; retrying' })), { timeout: 5000 });
+    });
+
+    it('subscribes through an application RedisPubSub whose subscriber is disconnected, without an unhandled rejection', async () => {
+      const ownPubSub = new RedisPubSub({ connection: redis!.url });
+      closers.push(() => {
+        ownPubSub.getPublisher().disconnect();
+        ownPubSub.getSubscriber().disconnect();
+      });
+      const pubsub = instance(redisEngine({ pubsub: ownPubSub, prefix: uniquePrefix() }));
+      await pubsub.ready();
+      ownPubSub.getSubscriber().disconnect();
+      pubsub.subscribe('news', () => {});
+      await vi.waitFor(() => expect(pubsub.logs).toContainEqual(expect.objectContaining({ message: 'broker subscribe failed; retrying' })), { timeout: 5000 });
+    });
+
+    it('closes after the application disconnected its subscriber, without an unhandled rejection', async () => {
+      const { publisher, subscriber } = ownClients(redis!.url);
+      const pubsub = instance(redisEngine({ publisher, subscriber, prefix: uniquePrefix() }));
+      await pubsub.ready();
+      pubsub.subscribe('news', () => {});
+      await settled(pubsub);
+      subscriber.disconnect();
+      await vi.waitFor(() => expect(subscriber.status).toBe('end'), { timeout: 5000 });
+      await pubsub.close();
+      expect(pubsub.logs).toContainEqual(expect.objectContaining({ level: 'debug', message: 'redis unsubscribe failed' }));
+    });
+
+    it('closes during an outage whose queued UNSUBSCRIBE the application subscriber gives up on, without an unhandled rejection', async () => {
+      const outage = await RedisServer.start();
+      closers.push(() => outage.dispose());
+      const { publisher, subscriber } = ownClients(outage.url, { maxRetriesPerRequest: 0 });
+      const pubsub = instance(redisEngine({ publisher, subscriber, prefix: uniquePrefix() }));
+      await pubsub.ready();
+      pubsub.subscribe('news', () => {});
+      await settled(pubsub);
+      await outage.stop();
+      await vi.waitFor(() => expect(subscriber.status).toBe('reconnecting'), { timeout: 5000 });
+      await pubsub.close();
+      // Queued after the engine's UNSUBSCRIBE: once this is given up on, so is that.
+      await expect(subscriber.ping()).rejects.toThrow(/max retries per request/i);
+      expect(pubsub.logs).toContainEqual(expect.objectContaining({ level: 'debug', message: 'redis unsubscribe failed' }));
     });
 
     it('closes while a subscribe waits for an unreachable Redis, without an unhandled rejection', async () => {
