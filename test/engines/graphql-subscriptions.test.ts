@@ -7,7 +7,7 @@ import { describeEngineContract } from './engine-contract.js';
 let broker = new PubSub();
 
 describeEngineContract('graphql-subscriptions engine (in-memory PubSub as the broker)', {
-    history: false,
+  history: false,
   instances: 3,
   setup: async () => {
     broker = new PubSub();
