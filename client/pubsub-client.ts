@@ -98,7 +98,8 @@ export interface PubSubClient<TRouter extends AnyTRPCRouter> {
   /**
    * Subscribes to a topic (one key, or every key when `key` is omitted).
    * Survives reconnects: tRPC's wsLink resubscribes and resends the last
-   * event id.
+   * event id (and the client resubscribes itself when wsLink drops a
+   * subscription on a socket that closed as it opened).
    */
   subscribe<N extends TopicNamesOf<TRouter>>(
     topic: N,
@@ -165,8 +166,13 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
   // a failed replacement must not count as a disconnect, nor the old
   // socket's later close as a failed attempt.
   let openSockets = 0;
+  /** Run once when the next socket opens (see {@link isLostOnClosingSocket}). */
+  const nextSocketOpen = new Set<() => void>();
   const onSocketOpen = () => {
     failedAttempts = 0;
+    const waiting = [...nextSocketOpen];
+    nextSocketOpen.clear();
+    for (const resume of waiting) resume();
     if (++openSockets > 1) return;
     setStatus('open');
     callUser('onConnect', () => options.onConnect?.());
@@ -224,8 +230,16 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
   });
   const proxy = trpc as unknown as Record<string, Record<string, Record<string, (...args: unknown[]) => unknown>>>;
 
-  /** Subscribes through `trpc.<routerKey>.events` (a topic name, or `allTopics`). */
-  const subscribeTo = (routerKey: string, input: unknown, callback: (event: PubSubEvent) => void) => {
+  /**
+   * Subscribes through `trpc.<routerKey>.events` (a topic name, or `allTopics`).
+   * Resubscribes, with the last id it saw, when wsLink drops the operation
+   * on a socket that closed as it opened (see {@link isLostOnClosingSocket}).
+   */
+  const subscribeTo = (
+    routerKey: string,
+    input: Record<string, unknown> | undefined,
+    callback: (event: PubSubEvent) => void,
+  ) => {
     if (closed) throw new Error('PubSubClient is closed');
     let resolveStarted!: () => void;
     let rejectStarted!: (error: unknown) => void;
@@ -234,29 +248,47 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
       rejectStarted = reject;
     });
     started.catch(() => undefined);
-    // The tRPC proxy answers any path; an unknown topic is refused by the server (NOT_FOUND).
-    const unsubscribable = proxy[routerKey]![EVENTS_PROCEDURE]!['subscribe']!(input, {
-      onStarted: () => resolveStarted(),
-      onData: (tracked: { id: string; data: unknown }) => {
-        if (!isWireEvent(tracked.data)) return;
-        callUser('subscribe', () => callback({ id: tracked.id, ...(tracked.data as object) } as PubSubEvent));
-      },
-      onError: (error: TRPCClientError<AnyTRPCRouter>) => {
-        rejectStarted(error);
-        subscriptions.delete(subscription);
-        if (options.onSubscriptionError !== undefined) callUser('onSubscriptionError', () => options.onSubscriptionError?.(error, routerKey));
-        else console.error(`[trpc-pubsub] subscription to ${routerKey} failed: ${error.message}`);
-      },
-    }) as { unsubscribe: () => void };
+    let lastEventId: string | undefined;
     let active = true;
+    let current: { unsubscribe: () => void } | undefined;
+    const start = () => {
+      const resumeInput = lastEventId === undefined ? input : { ...input, lastEventId };
+      // The tRPC proxy answers any path; an unknown topic is refused by the server (NOT_FOUND).
+      current = proxy[routerKey]![EVENTS_PROCEDURE]!['subscribe']!(resumeInput, {
+        onStarted: () => resolveStarted(),
+        onData: (tracked: { id?: unknown; data?: unknown } | undefined) => {
+          if (!active) return;
+          if (typeof tracked?.id === 'string') lastEventId = tracked.id;
+          const data = tracked?.data;
+          if (!isWireEvent(data)) return;
+          callUser('subscribe', () => callback({ id: tracked?.id, ...data } as PubSubEvent));
+        },
+        onError: (error: TRPCClientError<AnyTRPCRouter>) => {
+          current = undefined;
+          if (!active) return;
+          if (!closed && isLostOnClosingSocket(error)) {
+            // Not sent: wsLink dropped it without retrying. The next socket resends it.
+            nextSocketOpen.add(start);
+            return;
+          }
+          rejectStarted(error);
+          subscriptions.delete(subscription);
+          if (options.onSubscriptionError !== undefined) callUser('onSubscriptionError', () => options.onSubscriptionError?.(error, routerKey));
+          else console.error(`[trpc-pubsub] subscription to ${routerKey} failed: ${error.message}`);
+        },
+      }) as { unsubscribe: () => void };
+    };
     const unsubscribe = () => {
       if (!active) return;
       active = false;
       subscriptions.delete(subscription);
-      unsubscribable.unsubscribe();
+      nextSocketOpen.delete(start);
+      current?.unsubscribe();
+      current = undefined;
     };
     const subscription: ClientSubscription = { unsubscribe, started, [Symbol.dispose]: unsubscribe };
     subscriptions.add(subscription);
+    start();
     return subscription;
   };
 
@@ -299,4 +331,21 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
     },
   } as PubSubClient<TRouter>;
   return client;
+}
+
+/** What `@trpc/client`'s wsClient throws when it sends on a socket that is no longer open. */
+const NOT_OPEN_MESSAGE = 'Active connection is not open';
+
+/**
+ * Whether wsLink failed an operation because the server's close frame came
+ * in just as the socket opened: the socket is `CLOSING`, its `close` event
+ * (which starts the reconnect) has not fired yet, and wsClient's
+ * `flushOutgoing` sends the queued operation anyway; `send()` throws and
+ * the operation is errored instead of being kept for the next socket.
+ * Nothing reached the server, so resubscribing cannot duplicate it.
+ */
+function isLostOnClosingSocket(error: TRPCClientError<AnyTRPCRouter>): boolean {
+  if (error.shape !== undefined || error.data !== undefined) return false;
+  const cause: unknown = error.cause;
+  return cause instanceof Error ? cause.message === NOT_OPEN_MESSAGE : error.message === NOT_OPEN_MESSAGE;
 }

@@ -2,6 +2,7 @@
  * The convenience client: subscribe/publish/ready/close, connect and
  * disconnect callbacks, and reconnection when the server drops it.
  */
+import type { ConnectionInfo } from 'trpc-pubsub';
 import { ConnectionError, type ConnectionStatus, type DisconnectInfo } from 'trpc-pubsub/client';
 import { describe, expect, it, vi } from 'vitest';
 import { adminOnlySecret } from '../fixtures/app.js';
@@ -234,6 +235,71 @@ describe('convenience client', () => {
     expect(disconnects).toEqual([{ code: 1006, willReconnect: true }]);
     expect(connects.items).toHaveLength(2);
     expect(await client.trpc.hello.query()).toBe('world');
+  });
+
+  // wsLink race: the server's close frame arrives as the socket opens; the
+  // socket is CLOSING, its close event (which starts the reconnect) has not
+  // fired, and wsClient sends the queued subscription anyway: send() throws
+  // "Active connection is not open" and the subscription is dropped for good
+  // (scripts/repro-wslink-race.mjs). Over a real network the closing
+  // handshake takes a round trip, which the last row simulates by having the
+  // server read the client's close frame 20 ms late.
+  it.each<[string, (connection: ConnectionInfo) => void]>([
+    ['closes it at once', ({ socket }) => socket.close()],
+    ['terminates it at once', ({ socket }) => socket.terminate()],
+    ['closes it after 1 ms', ({ socket }) => void setTimeout(() => socket.close(), 1)],
+    [
+      'closes it at once, over a link where the closing handshake takes 20 ms',
+      ({ socket, req }) => {
+        socket.close();
+        req.socket.pause();
+        setTimeout(() => req.socket.resume(), 20);
+      },
+    ],
+  ])('resubscribes in each of 30 trials when the server %s as the connection opens', async (_how, dropFirst) => {
+    const outcomes: string[] = [];
+    for (let trial = 0; trial < 30; trial++) {
+      await using srv = await startServer({ server: { onConnect: (connection) => void (connection.id === 1 && dropFirst(connection)) } });
+      const client = pubsubClient(srv.url, { onSubscriptionError: () => undefined });
+      const room = new Inbox<{ payload: { text: string } }>();
+      const subscription = client.subscribe('chat', { key: 'room-1' }, room.push);
+
+      const outcome = await subscription.started.then(
+        () => 'started',
+        (error: Error) => error.message,
+      );
+      outcomes.push(outcome);
+      if (outcome !== 'started') continue;
+      await reconnected(srv, 2, 1);
+      await srv.pubsub.publish('chat', { user: 'ann', text: `trial ${trial}` }, { key: 'room-1' });
+      expect((await room.next()).payload.text).toBe(`trial ${trial}`);
+      await client.close();
+    }
+    expect(outcomes).toEqual(Array.from({ length: 30 }, () => 'started'));
+  });
+
+  it('does not resubscribe a subscription stopped while it waited for the next socket after the race', async () => {
+    await using srv = await startServer({
+      server: {
+        onConnect: ({ id, socket, req }) => {
+          if (id !== 1) return;
+          socket.close();
+          req.socket.pause();
+          setTimeout(() => req.socket.resume(), 20);
+        },
+      },
+    });
+    let subscription: { unsubscribe(): void } | undefined;
+    // The subscription is lost to the race ~1 ms after the socket opens; the close event comes 20 ms later.
+    const client = pubsubClient(srv.url, { onStatusChange: (status) => void (status === 'reconnecting' && subscription?.unsubscribe()) });
+    const room = new Inbox<unknown>();
+    subscription = client.subscribe('chat', { key: 'room-1' }, room.push);
+
+    await reconnected(srv, 2, 0);
+    await vi.waitFor(() => expect(client.status).toBe('open'));
+    await srv.pubsub.publish('chat', { user: 'ann', text: 'unheard' }, { key: 'room-1' });
+    await room.nothing();
+    expect(srv.pubsub.health().subscriptions).toBe(0);
   });
 
   // Design gap, left for the resume work: `<topic>.events` accepts
