@@ -7,8 +7,8 @@ import {
 } from '@trpc/client';
 import type { AnyTRPCRouter } from '@trpc/server';
 import { backoffDelay, DEFAULT_RETRY, type RetryOptions } from './backoff.js';
-import { ALL_TOPICS, EVENTS_PROCEDURE, isWireEvent, PUBLISH_PROCEDURE, type PubSubEvent } from './protocol.js';
-import type { PublishArgsOf, SubscribeOptionsOf, TopicEventOf, TopicNamesOf, AnyTopicEventOf } from './router-types.js';
+import { ALL_TOPICS, EVENTS_PROCEDURE, isGapSignal, isWireEvent, PUBLISH_PROCEDURE, type GapSignal, type PubSubEvent } from './protocol.js';
+import type { PublishArgsOf, SubscribeOptionsOf, SubscriptionOptions, TopicEventOf, TopicNamesOf, AnyTopicEventOf } from './router-types.js';
 
 /** Why the connection closed, as {@link PubSubClientOptions.onDisconnect} gets it. */
 export interface DisconnectInfo {
@@ -74,6 +74,14 @@ export interface PubSubClientOptions {
   transformer?: unknown;
   /** A subscription failed on the server (e.g. `FORBIDDEN`); it is not retried. */
   onSubscriptionError?: (error: TRPCClientError<AnyTRPCRouter>, topic: string) => void;
+  /**
+   * A resuming subscription could not be replayed everything after its
+   * `lastEventId` (see {@link GapSignal}); `topic` is the subscription's topic
+   * (`allTopics` for `subscribeAll`). Used when the subscription has no
+   * `onGap` of its own; without either the client logs a `console.warn`.
+   * A throw is reported on `console.error`.
+   */
+  onGap?: (gap: GapSignal, topic: string) => void;
 }
 
 /** A client-side subscription: stop it with `unsubscribe()` (safe twice) or `using`. */
@@ -99,7 +107,9 @@ export interface PubSubClient<TRouter extends AnyTRPCRouter> {
    * Subscribes to a topic (one key, or every key when `key` is omitted).
    * Survives reconnects: tRPC's wsLink resubscribes and resends the last
    * event id (and the client resubscribes itself when wsLink drops a
-   * subscription on a socket that closed as it opened).
+   * subscription on a socket that closed as it opened). `lastEventId`
+   * resumes after a persisted id; `onGap` hears when that could not be
+   * replayed in full.
    */
   subscribe<N extends TopicNamesOf<TRouter>>(
     topic: N,
@@ -107,8 +117,8 @@ export interface PubSubClient<TRouter extends AnyTRPCRouter> {
     callback: (event: TopicEventOf<TRouter, N>) => void,
   ): ClientSubscription;
   subscribe<N extends TopicNamesOf<TRouter>>(topic: N, callback: (event: TopicEventOf<TRouter, N>) => void): ClientSubscription;
-  /** Subscribes to every topic at once (`ALL_TOPICS`). */
-  subscribeAll(callback: (event: AnyTopicEventOf<TRouter>) => void): ClientSubscription;
+  /** Subscribes to every topic at once (`ALL_TOPICS`); `options` as for {@link PubSubClient.subscribe}. */
+  subscribeAll(callback: (event: AnyTopicEventOf<TRouter>) => void, options?: SubscriptionOptions): ClientSubscription;
   /**
    * Publishes through the server (validated and authorized there).
    * @returns the event id the server gave it.
@@ -239,6 +249,7 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
     routerKey: string,
     input: Record<string, unknown> | undefined,
     callback: (event: PubSubEvent) => void,
+    subscriptionOptions: SubscriptionOptions = {},
   ) => {
     if (closed) throw new Error('PubSubClient is closed');
     let resolveStarted!: () => void;
@@ -248,9 +259,15 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
       rejectStarted = reject;
     });
     started.catch(() => undefined);
-    let lastEventId: string | undefined;
+    let lastEventId = subscriptionOptions.lastEventId;
+    let warnedUnknown = false;
     let active = true;
     let current: { unsubscribe: () => void } | undefined;
+    const onGap = (gap: GapSignal) => {
+      if (subscriptionOptions.onGap !== undefined) callUser('onGap', () => subscriptionOptions.onGap?.(gap));
+      else if (options.onGap !== undefined) callUser('onGap', () => options.onGap?.(gap, routerKey));
+      else console.warn(`[trpc-pubsub] subscription to ${routerKey} resumed with a gap (${gap.reason}): events after ${gap.after} were not replayed`);
+    };
     const start = () => {
       const resumeInput = lastEventId === undefined ? input : { ...input, lastEventId };
       // The tRPC proxy answers any path; an unknown topic is refused by the server (NOT_FOUND).
@@ -260,8 +277,17 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
           if (!active) return;
           if (typeof tracked?.id === 'string') lastEventId = tracked.id;
           const data = tracked?.data;
-          if (!isWireEvent(data)) return;
-          callUser('subscribe', () => callback({ id: tracked?.id, ...data } as PubSubEvent));
+          if (isWireEvent(data)) {
+            callUser('subscribe', () => callback({ id: tracked?.id, ...data } as PubSubEvent));
+          } else if (isGapSignal(data)) {
+            onGap(data);
+          } else if (!warnedUnknown) {
+            warnedUnknown = true;
+            const kind = (data as { kind?: unknown } | null | undefined)?.kind;
+            console.warn(
+              `[trpc-pubsub] subscription to ${routerKey} ignored data of unknown kind ${JSON.stringify(kind) ?? 'undefined'} (is the server newer than the client?); further ones are ignored silently`,
+            );
+          }
         },
         onError: (error: TRPCClientError<AnyTRPCRouter>) => {
           current = undefined;
@@ -307,13 +333,15 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
     },
     subscribe(topicName: string, optionsOrCallback: unknown, maybeCallback?: unknown) {
       const callback = (typeof optionsOrCallback === 'function' ? optionsOrCallback : maybeCallback) as (event: PubSubEvent) => void;
-      const subscribeOptions = (typeof optionsOrCallback === 'function' ? undefined : optionsOrCallback) as { key?: unknown } | undefined;
+      const subscribeOptions = (typeof optionsOrCallback === 'function' ? undefined : optionsOrCallback) as
+        | (SubscriptionOptions & { key?: unknown })
+        | undefined;
       if (typeof callback !== 'function') throw new TypeError('subscribe needs a callback');
       const input = subscribeOptions?.key === undefined ? undefined : { key: subscribeOptions.key };
-      return subscribeTo(topicName, input, callback);
+      return subscribeTo(topicName, input, callback, subscribeOptions);
     },
-    subscribeAll(callback) {
-      return subscribeTo(ALL_TOPICS, undefined, callback as (event: PubSubEvent) => void);
+    subscribeAll(callback, subscribeOptions) {
+      return subscribeTo(ALL_TOPICS, undefined, callback as (event: PubSubEvent) => void, subscribeOptions);
     },
     async publish(topicName: string, ...args: unknown[]) {
       const [data, publishOptions] = args as [unknown, { key?: unknown } | undefined];
