@@ -7,8 +7,8 @@ import {
 } from '@trpc/client';
 import type { AnyTRPCRouter } from '@trpc/server';
 import { backoffDelay, DEFAULT_RETRY, type RetryOptions } from './backoff.js';
-import { ALL_TOPICS, EVENTS_PROCEDURE, isWireEvent, PUBLISH_PROCEDURE, type PubSubEvent } from './protocol.js';
-import type { PublishArgsOf, SubscribeOptionsOf, TopicEventOf, TopicNamesOf, AnyTopicEventOf } from './router-types.js';
+import { ALL_TOPICS, EVENTS_PROCEDURE, isGapSignal, isWireEvent, PUBLISH_PROCEDURE, type GapSignal, type PubSubEvent } from './protocol.js';
+import type { PublishArgsOf, SubscribeOptionsOf, SubscriptionOptions, TopicEventOf, TopicNamesOf, AnyTopicEventOf } from './router-types.js';
 
 /** Why the connection closed, as {@link PubSubClientOptions.onDisconnect} gets it. */
 export interface DisconnectInfo {
@@ -74,6 +74,14 @@ export interface PubSubClientOptions {
   transformer?: unknown;
   /** A subscription failed on the server (e.g. `FORBIDDEN`); it is not retried. */
   onSubscriptionError?: (error: TRPCClientError<AnyTRPCRouter>, topic: string) => void;
+  /**
+   * A resuming subscription could not be replayed everything after its
+   * `lastEventId` (see {@link GapSignal}); `topic` is the subscription's topic
+   * (`allTopics` for `subscribeAll`). Used when the subscription has no
+   * `onGap` of its own; without either the client logs a `console.warn`.
+   * A throw is reported on `console.error`.
+   */
+  onGap?: (gap: GapSignal, topic: string) => void;
 }
 
 /** A client-side subscription: stop it with `unsubscribe()` (safe twice) or `using`. */
@@ -98,7 +106,10 @@ export interface PubSubClient<TRouter extends AnyTRPCRouter> {
   /**
    * Subscribes to a topic (one key, or every key when `key` is omitted).
    * Survives reconnects: tRPC's wsLink resubscribes and resends the last
-   * event id.
+   * event id (and the client resubscribes itself when wsLink drops a
+   * subscription on a socket that closed as it opened). `lastEventId`
+   * resumes after a persisted id; `onGap` hears when that could not be
+   * replayed in full.
    */
   subscribe<N extends TopicNamesOf<TRouter>>(
     topic: N,
@@ -106,8 +117,8 @@ export interface PubSubClient<TRouter extends AnyTRPCRouter> {
     callback: (event: TopicEventOf<TRouter, N>) => void,
   ): ClientSubscription;
   subscribe<N extends TopicNamesOf<TRouter>>(topic: N, callback: (event: TopicEventOf<TRouter, N>) => void): ClientSubscription;
-  /** Subscribes to every topic at once (`ALL_TOPICS`). */
-  subscribeAll(callback: (event: AnyTopicEventOf<TRouter>) => void): ClientSubscription;
+  /** Subscribes to every topic at once (`ALL_TOPICS`); `options` as for {@link PubSubClient.subscribe}. */
+  subscribeAll(callback: (event: AnyTopicEventOf<TRouter>) => void, options?: SubscriptionOptions): ClientSubscription;
   /**
    * Publishes through the server (validated and authorized there).
    * @returns the event id the server gave it.
@@ -165,8 +176,13 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
   // a failed replacement must not count as a disconnect, nor the old
   // socket's later close as a failed attempt.
   let openSockets = 0;
+  /** Run once when the next socket opens (see {@link isLostOnClosingSocket}). */
+  const nextSocketOpen = new Set<() => void>();
   const onSocketOpen = () => {
     failedAttempts = 0;
+    const waiting = [...nextSocketOpen];
+    nextSocketOpen.clear();
+    for (const resume of waiting) resume();
     if (++openSockets > 1) return;
     setStatus('open');
     callUser('onConnect', () => options.onConnect?.());
@@ -224,8 +240,17 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
   });
   const proxy = trpc as unknown as Record<string, Record<string, Record<string, (...args: unknown[]) => unknown>>>;
 
-  /** Subscribes through `trpc.<routerKey>.events` (a topic name, or `allTopics`). */
-  const subscribeTo = (routerKey: string, input: unknown, callback: (event: PubSubEvent) => void) => {
+  /**
+   * Subscribes through `trpc.<routerKey>.events` (a topic name, or `allTopics`).
+   * Resubscribes, with the last id it saw, when wsLink drops the operation
+   * on a socket that closed as it opened (see {@link isLostOnClosingSocket}).
+   */
+  const subscribeTo = (
+    routerKey: string,
+    input: Record<string, unknown> | undefined,
+    callback: (event: PubSubEvent) => void,
+    subscriptionOptions: SubscriptionOptions = {},
+  ) => {
     if (closed) throw new Error('PubSubClient is closed');
     let resolveStarted!: () => void;
     let rejectStarted!: (error: unknown) => void;
@@ -234,29 +259,62 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
       rejectStarted = reject;
     });
     started.catch(() => undefined);
-    // The tRPC proxy answers any path; an unknown topic is refused by the server (NOT_FOUND).
-    const unsubscribable = proxy[routerKey]![EVENTS_PROCEDURE]!['subscribe']!(input, {
-      onStarted: () => resolveStarted(),
-      onData: (tracked: { id: string; data: unknown }) => {
-        if (!isWireEvent(tracked.data)) return;
-        callUser('subscribe', () => callback({ id: tracked.id, ...(tracked.data as object) } as PubSubEvent));
-      },
-      onError: (error: TRPCClientError<AnyTRPCRouter>) => {
-        rejectStarted(error);
-        subscriptions.delete(subscription);
-        if (options.onSubscriptionError !== undefined) callUser('onSubscriptionError', () => options.onSubscriptionError?.(error, routerKey));
-        else console.error(`[trpc-pubsub] subscription to ${routerKey} failed: ${error.message}`);
-      },
-    }) as { unsubscribe: () => void };
+    let lastEventId = subscriptionOptions.lastEventId;
+    let warnedUnknown = false;
     let active = true;
+    let current: { unsubscribe: () => void } | undefined;
+    const onGap = (gap: GapSignal) => {
+      if (subscriptionOptions.onGap !== undefined) callUser('onGap', () => subscriptionOptions.onGap?.(gap));
+      else if (options.onGap !== undefined) callUser('onGap', () => options.onGap?.(gap, routerKey));
+      else console.warn(`[trpc-pubsub] subscription to ${routerKey} resumed with a gap (${gap.reason}): events after ${gap.after} were not replayed`);
+    };
+    const start = () => {
+      const resumeInput = lastEventId === undefined ? input : { ...input, lastEventId };
+      // The tRPC proxy answers any path; an unknown topic is refused by the server (NOT_FOUND).
+      current = proxy[routerKey]![EVENTS_PROCEDURE]!['subscribe']!(resumeInput, {
+        onStarted: () => resolveStarted(),
+        onData: (tracked: { id?: unknown; data?: unknown } | undefined) => {
+          if (!active) return;
+          if (typeof tracked?.id === 'string') lastEventId = tracked.id;
+          const data = tracked?.data;
+          if (isWireEvent(data)) {
+            callUser('subscribe', () => callback({ id: tracked?.id, ...data } as PubSubEvent));
+          } else if (isGapSignal(data)) {
+            onGap(data);
+          } else if (!warnedUnknown) {
+            warnedUnknown = true;
+            const kind = (data as { kind?: unknown } | null | undefined)?.kind;
+            console.warn(
+              `[trpc-pubsub] subscription to ${routerKey} ignored data of unknown kind ${JSON.stringify(kind) ?? 'undefined'} (is the server newer than the client?); further ones are ignored silently`,
+            );
+          }
+        },
+        onError: (error: TRPCClientError<AnyTRPCRouter>) => {
+          current = undefined;
+          if (!active) return;
+          if (!closed && isLostOnClosingSocket(error)) {
+            // Not sent: wsLink dropped it without retrying. The next socket resends it.
+            nextSocketOpen.add(start);
+            return;
+          }
+          rejectStarted(error);
+          subscriptions.delete(subscription);
+          if (options.onSubscriptionError !== undefined) callUser('onSubscriptionError', () => options.onSubscriptionError?.(error, routerKey));
+          else console.error(`[trpc-pubsub] subscription to ${routerKey} failed: ${error.message}`);
+        },
+      }) as { unsubscribe: () => void };
+    };
     const unsubscribe = () => {
       if (!active) return;
       active = false;
       subscriptions.delete(subscription);
-      unsubscribable.unsubscribe();
+      nextSocketOpen.delete(start);
+      current?.unsubscribe();
+      current = undefined;
     };
     const subscription: ClientSubscription = { unsubscribe, started, [Symbol.dispose]: unsubscribe };
     subscriptions.add(subscription);
+    start();
     return subscription;
   };
 
@@ -275,13 +333,15 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
     },
     subscribe(topicName: string, optionsOrCallback: unknown, maybeCallback?: unknown) {
       const callback = (typeof optionsOrCallback === 'function' ? optionsOrCallback : maybeCallback) as (event: PubSubEvent) => void;
-      const subscribeOptions = (typeof optionsOrCallback === 'function' ? undefined : optionsOrCallback) as { key?: unknown } | undefined;
+      const subscribeOptions = (typeof optionsOrCallback === 'function' ? undefined : optionsOrCallback) as
+        | (SubscriptionOptions & { key?: unknown })
+        | undefined;
       if (typeof callback !== 'function') throw new TypeError('subscribe needs a callback');
       const input = subscribeOptions?.key === undefined ? undefined : { key: subscribeOptions.key };
-      return subscribeTo(topicName, input, callback);
+      return subscribeTo(topicName, input, callback, subscribeOptions);
     },
-    subscribeAll(callback) {
-      return subscribeTo(ALL_TOPICS, undefined, callback as (event: PubSubEvent) => void);
+    subscribeAll(callback, subscribeOptions) {
+      return subscribeTo(ALL_TOPICS, undefined, callback as (event: PubSubEvent) => void, subscribeOptions);
     },
     async publish(topicName: string, ...args: unknown[]) {
       const [data, publishOptions] = args as [unknown, { key?: unknown } | undefined];
@@ -299,4 +359,21 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
     },
   } as PubSubClient<TRouter>;
   return client;
+}
+
+/** What `@trpc/client`'s wsClient throws when it sends on a socket that is no longer open. */
+const NOT_OPEN_MESSAGE = 'Active connection is not open';
+
+/**
+ * Whether wsLink failed an operation because the server's close frame came
+ * in just as the socket opened: the socket is `CLOSING`, its `close` event
+ * (which starts the reconnect) has not fired yet, and wsClient's
+ * `flushOutgoing` sends the queued operation anyway; `send()` throws and
+ * the operation is errored instead of being kept for the next socket.
+ * Nothing reached the server, so resubscribing cannot duplicate it.
+ */
+function isLostOnClosingSocket(error: TRPCClientError<AnyTRPCRouter>): boolean {
+  if (error.shape !== undefined || error.data !== undefined) return false;
+  const cause: unknown = error.cause;
+  return cause instanceof Error ? cause.message === NOT_OPEN_MESSAGE : error.message === NOT_OPEN_MESSAGE;
 }

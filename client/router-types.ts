@@ -1,5 +1,5 @@
 import type { AnyTRPCRouter } from '@trpc/server';
-import type { PubSubEvent } from './protocol.js';
+import type { GapSignal, PubSubEvent } from './protocol.js';
 
 type RecordOf<TRouter extends AnyTRPCRouter> = TRouter['_def']['record'];
 type InputOf<TProcedure> = TProcedure extends { _def: { $types: { input: infer $Input } } } ? $Input : never;
@@ -27,12 +27,34 @@ export type AnyTopicEventOf<TRouter extends AnyTRPCRouter> = RecordOf<TRouter> e
 
 type KeyOf<TInput> = TInput extends { key?: infer $Key } ? $Key : never;
 
-/** Options of `client.subscribe(topic, options, cb)`: `{ key }` on keyed topics. */
+/**
+ * Options every convenience-client subscription takes (`subscribe` on any
+ * topic, and `subscribeAll`).
+ */
+export interface SubscriptionOptions {
+  /**
+   * Resume after this event id (e.g. one the app persisted); sent as the
+   * input's `lastEventId`. The server replays what it still keeps after it,
+   * or sends a {@link GapSignal} when it cannot.
+   */
+  lastEventId?: string;
+  /**
+   * The server could not replay everything after `lastEventId` (live events
+   * follow). Takes precedence over the client's `onGap`; without either the
+   * client logs a `console.warn`. A throw is reported on `console.error`.
+   */
+  onGap?: (gap: GapSignal) => void;
+}
+
+/**
+ * Options of `client.subscribe(topic, options, cb)`: {@link SubscriptionOptions},
+ * plus `{ key }` on keyed topics.
+ */
 export type SubscribeOptionsOf<TRouter extends AnyTRPCRouter, N extends string> = [
   KeyOf<NonNullable<EventsInput<TRouter, N>>>,
 ] extends [never]
-  ? Record<string, never>
-  : { key?: KeyOf<NonNullable<EventsInput<TRouter, N>>> };
+  ? SubscriptionOptions
+  : SubscriptionOptions & { key?: KeyOf<NonNullable<EventsInput<TRouter, N>>> };
 
 /** Arguments after the topic of `client.publish`. */
 export type PublishArgsOf<TRouter extends AnyTRPCRouter, N extends string> =

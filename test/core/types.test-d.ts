@@ -5,8 +5,8 @@
  * `tsc --noEmit` (@ts-expect-error lines).
  */
 import type { CreateTRPCClient } from '@trpc/client';
-import type { GapSignal, PubSubEvent } from 'trpc-pubsub';
-import type { PubSubClient } from 'trpc-pubsub/client';
+import type { PubSubEvent } from 'trpc-pubsub';
+import type { GapSignal, PubSubClient } from 'trpc-pubsub/client';
 import { describe, expectTypeOf, it } from 'vitest';
 import type { TestPubSub, TestRouter } from '../fixtures/app.js';
 
@@ -63,6 +63,15 @@ describe('payload types follow the topic declaration', () => {
     client.subscribeAll((event) => {
       if (event.topic === 'audit') expectTypeOf(event.payload).toEqualTypeOf<{ line: string }>();
     });
+  });
+
+  it('takes onGap and lastEventId on every subscription, keyed or not', () => {
+    const onGap = (gap: GapSignal) => expectTypeOf(gap.reason).toEqualTypeOf<'expired' | 'unknown' | 'unsupported'>();
+    client.subscribe('chat', { key: 'room-1', lastEventId: 'e:1', onGap }, () => undefined);
+    client.subscribe('news', { lastEventId: 'e:1', onGap }, () => undefined);
+    client.subscribeAll(() => undefined, { lastEventId: 'e:1', onGap });
+    // @ts-expect-error lastEventId is a string
+    client.subscribe('news', { lastEventId: 1 }, () => undefined);
   });
 
   it('types server-side subscriptions, iterators and publish results from the topic', async () => {
