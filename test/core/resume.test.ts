@@ -7,6 +7,8 @@
 import { initTRPC } from '@trpc/server';
 import * as z from 'zod';
 import { createPubSub, createPubSubRouter, defineTopics, MemoryEngine, silentLogger, topic, type HistoryRead, type SubscriptionScope } from 'trpc-pubsub';
+import { PubSub as GraphQLPubSub } from 'graphql-subscriptions';
+import { graphqlSubscriptionsEngine } from 'trpc-pubsub/redis';
 import { describe, expect, it, vi } from 'vitest';
 import { listen, stockClient } from '../fixtures/clients.js';
 import { deferred } from '../fixtures/inbox.js';
@@ -84,6 +86,15 @@ describe('resume through the stock wsLink', () => {
     await srv.pubsub.publish('news', { title: 'live' });
     expect((await news.data.next()).data.payload.title).toBe('live');
     await news.gaps.nothing(20);
+  });
+
+  it('says unsupported on an engine that keeps no history yet (the bridge engines), then delivers live events', async () => {
+    await using srv = await startServer({ pubsub: { engine: graphqlSubscriptionsEngine(new GraphQLPubSub()) } });
+    await using client = stockClient(srv.url);
+    const room = listen(client.trpc.chat.events, { key: 'room-1', lastEventId: 'abc:11' });
+    expect((await room.gaps.next()).data).toMatchObject({ kind: 'gap', topic: 'chat', key: 'room-1', reason: 'unsupported', after: 'abc:11' });
+    await srv.pubsub.publish('chat', say('live'), { key: 'room-1' });
+    expect((await room.data.next()).data.payload.text).toBe('live');
   });
 
   it('replays to a subscription of every key of a topic, in publish order across keys', async () => {
