@@ -30,7 +30,7 @@ interface CoalescedSocket {
 /** The WriteCoalescer class of the library build the server runs (same module instance). */
 async function writeCoalescerClass(): Promise<{ prototype: { write(socket: CoalescedSocket, frame: Buffer): void } }> {
   const index = process.env['BENCH_TRPC_PUBSUB'];
-  const url = index !== undefined ? new URL('./server/write-coalescer.js', pathToFileURL(index)).href : '../../src/transport/ws/write-coalescer.js';
+  const url = index !== undefined ? new URL('./transport/ws/write-coalescer.js', pathToFileURL(index)).href : '../../src/transport/ws/write-coalescer.js';
   return ((await import(url)) as { WriteCoalescer: { prototype: { write(socket: CoalescedSocket, frame: Buffer): void } } }).WriteCoalescer;
 }
 

@@ -7,16 +7,8 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import {
-  callTRPCProcedure,
-  getTRPCErrorFromUnknown,
-  getTRPCErrorShape,
-  transformTRPCResponse,
-  TRPCError,
-  type AnyTRPCRouter,
-  type TRPCProcedureType,
-} from '@trpc/server';
-import { parseTRPCMessage, type TRPCClientOutgoingMessage, type TRPCResponseMessage } from '@trpc/server/rpc';
+import { callTRPCProcedure, getTRPCErrorFromUnknown, TRPCError, type AnyTRPCRouter, type TRPCProcedureType } from '@trpc/server';
+import type { TRPCClientOutgoingMessage, TRPCResponseMessage } from '@trpc/server/rpc';
 import type { WebSocket } from 'ws';
 import { CloseCode, PING, PONG } from '../../../client/protocol.js';
 import type { Logger } from '../../core/logger.js';
@@ -24,8 +16,9 @@ import { isSubscriptionRequest, type SubscriptionRequest } from '../../core/subs
 import { ABNORMAL_CLOSURE, closeCodeOfWsError } from './close-codes.js';
 import type { FramePool } from './frame-pool.js';
 import { isIterableResult, iterateResult } from './iterate.js';
-import { inputWithLastEventId, messageOf, parseConnectionParams, requestIdOf, requestProblem, wantsConnectionParams } from './messages.js';
+import { decodeFrame, inputWithLastEventId, parseConnectionParams, requestIdOf, wantsConnectionParams } from './messages.js';
 import type { CreateContextOptions } from './options.js';
+import { errorShapeOf, reportError, sendResponse, type OnErrorHook } from './respond.js';
 import { tableDelete, tableEntries, tableGet, tableSet, tableSize, type RequestId, type SubscriptionTable } from './subscription-table.js';
 import { TopicSink, type SinkConnection } from './topic-sink.js';
 import type { RouterConfig } from './trpc-config.js';
@@ -57,7 +50,7 @@ export interface ConnectionDeps {
   coalescer: WriteCoalescer;
   /** Called once when the socket has closed and every subscription is released. */
   onClosed: (connection: Connection, code: number, reason: Buffer) => void;
-  onError: ((info: { error: TRPCError; path: string | undefined; type: string; input: unknown; ctx: unknown }) => void) | undefined;
+  onError: OnErrorHook | undefined;
 }
 
 type ContextResult = { ok: true } | { ok: false; error: TRPCError };
@@ -224,25 +217,11 @@ export class Connection implements CoalescedSocket, SinkConnection {
   }
 
   #respond(message: TRPCResponseMessage): void {
-    if (this.socket.readyState !== OPEN) return;
-    this.socket.send(JSON.stringify(transformTRPCResponse(this.deps.config, message)));
-  }
-
-  #errorShape(error: TRPCError, type: TRPCProcedureType | 'unknown', path: string | undefined, input: unknown) {
-    try {
-      return getTRPCErrorShape({ config: this.deps.config, error, type, path, input, ctx: this.#ctx });
-    } catch (cause) {
-      this.deps.logger.error('errorFormatter threw', { error: String(cause) });
-      return { code: -32603, message: 'Internal server error', data: { code: 'INTERNAL_SERVER_ERROR', httpStatus: 500 } };
-    }
+    sendResponse(this.socket, this.deps.config, message);
   }
 
   #reportError(error: TRPCError, path: string | undefined, type: string, input: unknown): void {
-    try {
-      this.deps.onError?.({ error, path, type, input, ctx: this.#ctx });
-    } catch (cause) {
-      this.deps.logger.error('onError hook threw', { error: String(cause) });
-    }
+    reportError(this.deps.onError, this.deps.logger, { error, path, type, input, ctx: this.#ctx });
   }
 
   #respondError(
@@ -255,7 +234,7 @@ export class Connection implements CoalescedSocket, SinkConnection {
   ): void {
     const error = getTRPCErrorFromUnknown(cause);
     this.#reportError(error, path, type, input);
-    this.#respond({ id, jsonrpc, error: this.#errorShape(error, type, path, input) });
+    this.#respond({ id, jsonrpc, error: errorShapeOf(this.deps.config, this.deps.logger, error, type, path, input, this.#ctx) });
   }
 
   #createContext(connectionParams: Record<string, string | undefined> | null): Promise<ContextResult> {
@@ -303,36 +282,23 @@ export class Connection implements CoalescedSocket, SinkConnection {
       this.#ctxPromise = this.#connectionParams(text);
       return;
     }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (cause) {
-      this.#respondError(null, undefined, new TRPCError({ code: 'PARSE_ERROR', message: 'Frame is not valid JSON', cause }), 'unknown', undefined, undefined);
+    const frame = decodeFrame(text, this.deps.maxBatchSize, this.deps.config.transformer);
+    if (frame.kind === 'not-json') {
+      this.#respondError(null, undefined, frame.error, 'unknown', undefined, undefined);
       return;
     }
-    const messages = Array.isArray(json) ? json : [json];
-    if (Array.isArray(json) && messages.length > this.deps.maxBatchSize) {
-      this.#refuseBatch(messages);
+    if (frame.kind === 'batch-too-big') {
+      this.#refuseBatch(frame.messages);
       return;
     }
-    const transformer = this.deps.config.transformer;
-    for (const [index, raw] of messages.entries()) {
-      const { id, jsonrpc } = requestIdOf(raw);
-      const problem = requestProblem(raw);
-      if (problem !== undefined) {
-        this.#respondError(id, jsonrpc, problem, 'unknown', undefined, undefined);
-        continue;
+    for (const [index, request] of frame.requests.entries()) {
+      if (request.ok) {
+        this.#handle(request.message, index).catch((cause: unknown) => {
+          this.deps.logger.error('request handling failed', { connection: this.id, error: String(cause) });
+        });
+      } else {
+        this.#respondError(request.id, request.jsonrpc, request.error, 'unknown', undefined, undefined);
       }
-      let message: TRPCClientOutgoingMessage;
-      try {
-        message = parseTRPCMessage(raw, transformer);
-      } catch (cause) {
-        this.#respondError(id, jsonrpc, new TRPCError({ code: 'PARSE_ERROR', message: messageOf(cause, 'Malformed message'), cause }), 'unknown', undefined, undefined);
-        continue;
-      }
-      this.#handle(message, index).catch((cause: unknown) => {
-        this.deps.logger.error('request handling failed', { connection: this.id, error: String(cause) });
-      });
     }
   }
 

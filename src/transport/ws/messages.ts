@@ -4,11 +4,46 @@
  * `connectionParams` message, and where `lastEventId` goes.
  * @module
  */
-import { TRPCError } from '@trpc/server';
+import { TRPCError, type TRPCCombinedDataTransformer } from '@trpc/server';
 import { parseConnectionParamsFromUnknown } from '@trpc/server/http';
+import { parseTRPCMessage, type TRPCClientOutgoingMessage } from '@trpc/server/rpc';
 import type { RequestId } from './subscription-table.js';
 
 const METHODS = new Set(['query', 'mutation', 'subscription', 'subscription.stop']);
+
+/** One message of a frame: a request to run, or why it cannot be one (answered to its id). */
+export type DecodedRequest =
+  | { readonly ok: true; readonly message: TRPCClientOutgoingMessage }
+  | { readonly ok: false; readonly id: RequestId | null; readonly jsonrpc: '2.0' | undefined; readonly error: TRPCError };
+
+/** What a client text frame holds. */
+export type DecodedFrame =
+  | { readonly kind: 'not-json'; readonly error: TRPCError }
+  | { readonly kind: 'batch-too-big'; readonly messages: unknown[] }
+  | { readonly kind: 'requests'; readonly requests: DecodedRequest[] };
+
+/** Reads one text frame: a request or a batch of them (at most `maxBatchSize`), each checked strictly. */
+export function decodeFrame(text: string, maxBatchSize: number, transformer: TRPCCombinedDataTransformer): DecodedFrame {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (cause) {
+    return { kind: 'not-json', error: new TRPCError({ code: 'PARSE_ERROR', message: 'Frame is not valid JSON', cause }) };
+  }
+  const messages = Array.isArray(json) ? json : [json];
+  if (Array.isArray(json) && messages.length > maxBatchSize) return { kind: 'batch-too-big', messages };
+  const requests = messages.map((raw): DecodedRequest => {
+    const { id, jsonrpc } = requestIdOf(raw);
+    const problem = requestProblem(raw);
+    if (problem !== undefined) return { ok: false, id, jsonrpc, error: problem };
+    try {
+      return { ok: true, message: parseTRPCMessage(raw, transformer) };
+    } catch (cause) {
+      return { ok: false, id, jsonrpc, error: new TRPCError({ code: 'PARSE_ERROR', message: messageOf(cause, 'Malformed message'), cause }) };
+    }
+  });
+  return { kind: 'requests', requests };
+}
 
 /** Why a decoded message cannot be a tRPC request, or `undefined` when it can. */
 export function requestProblem(raw: unknown): TRPCError | undefined {
