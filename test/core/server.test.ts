@@ -122,6 +122,17 @@ describe('connection hooks', () => {
 });
 
 describe('graceful shutdown', () => {
+  it('moves its state from open to closing to closed', async () => {
+    const srv = await startServer();
+    expect(srv.server.state).toBe('open');
+    const closing = srv.server.close();
+    expect(srv.server.state).toBe('closing');
+    await closing;
+    expect(srv.server.state).toBe('closed');
+    await srv.close();
+    expect(srv.server.state).toBe('closed');
+  });
+
   it('tells clients to reconnect, then closes them with 1001; close() twice is fine', async () => {
     await using srv = await startServer({ server: { shutdownGraceMs: 50 } });
     const raw = await rawClient(srv.url);
