@@ -5,9 +5,10 @@
  * the connection (1009).
  */
 import { TRPCClientError } from '@trpc/client';
-import type { TRPC_ERROR_CODE_KEY } from '@trpc/server';
+import { TRPCError, type TRPC_ERROR_CODE_KEY } from '@trpc/server';
 import { describe, expect, it, vi } from 'vitest';
-import { listen, rawClient, reply, stockClient, type AnyClientError, type Frame, type StockClient } from '../fixtures/clients.js';
+import { listen, rawClient, reply, stockClient, type AnyClientError, type Frame, type Listening, type StockClient } from '../fixtures/clients.js';
+import { Inbox } from '../fixtures/inbox.js';
 import { expectIdle, startServer, type TestServer } from '../fixtures/server.js';
 
 const hi = { user: 'ann', text: 'hi' };
@@ -20,6 +21,17 @@ function refusal(call: Promise<unknown>): Promise<AnyClientError> {
     },
     (error: unknown) => error as AnyClientError,
   );
+}
+
+/** Resolves with the error a stock subscription was refused with; fails as soon as it starts instead. */
+function subscriptionRefusal(subscription: Pick<Listening<unknown>, 'error' | 'started'>): Promise<AnyClientError> {
+  return new Promise((resolve, reject) => {
+    void subscription.error.then(resolve);
+    subscription.started.then(
+      () => reject(new Error('expected a refusal, but the subscription started')),
+      () => undefined,
+    );
+  });
 }
 
 /** A client subscribed to room-1 that must keep receiving whatever others do wrong. */
@@ -298,5 +310,80 @@ describe('after refusals', () => {
     await client.close();
 
     await expectIdle(srv);
+  });
+});
+
+// PROTOCOL §2: string keys are 1–256 characters (`MAX_KEY_LENGTH`), whatever the topic's key schema says.
+// The `chat` topic's schema, `z.string().min(1)`, has no upper bound: only the protocol limit can refuse a long key.
+describe('channel keys over the protocol limit (256 characters)', () => {
+  const longest = 'k'.repeat(256);
+  const tooLong = 'k'.repeat(257);
+
+  it('refuses a subscription with a 257-character key with BAD_REQUEST, holding nothing, and the connection carries on', async () => {
+    await using srv = await startServer();
+    const observer = await startObserver(srv);
+    const client = stockClient(srv.url);
+
+    const error = await subscriptionRefusal(listen(client.trpc.chat.events, { key: tooLong }));
+
+    expect(error.data?.code).toBe('BAD_REQUEST');
+    expect(error.message).toMatch(/chat/);
+    expect(srv.pubsub.health().subscriptions).toBe(1);
+    expect(await client.trpc.hello.query()).toBe('world');
+    await observer.stillReceives('after the long key');
+  });
+
+  it('refuses a publish with a 257-character key through the router with BAD_REQUEST, delivering nothing', async () => {
+    await using srv = await startServer();
+    const client = stockClient(srv.url);
+    const everyRoom = listen(client.trpc.chat.events, undefined);
+    await everyRoom.started;
+
+    const error = await refusal(client.trpc.chat.publish.mutate({ key: tooLong, data: hi }));
+
+    expect(error.data?.code).toBe('BAD_REQUEST');
+    expect(error.message).toMatch(/chat/);
+    await everyRoom.data.nothing();
+    await expect(srv.router.createCaller({}).chat.publish({ key: tooLong, data: hi })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    await everyRoom.data.nothing();
+  });
+
+  it('refuses a 257-character key in pubsub.publish and pubsub.subscribe with a BAD_REQUEST TRPCError', async () => {
+    await using srv = await startServer();
+    const everyRoom = new Inbox<unknown>();
+    using _everyRoom = srv.pubsub.subscribe('chat', everyRoom.push);
+
+    // Either way a caller may see it: thrown at the call (as other validation errors are today) or as a rejection.
+    const published = await (async () => srv.pubsub.publish('chat', hi, { key: tooLong }))().then(
+      (event) => ({ event }),
+      (error: unknown) => ({ error }),
+    );
+    expect(published).toEqual({ error: expect.any(TRPCError) });
+    expect(published).toMatchObject({ error: { code: 'BAD_REQUEST' } });
+    await everyRoom.nothing();
+
+    expect(() => srv.pubsub.subscribe('chat', { key: tooLong }, () => undefined)).toThrow(TRPCError);
+    expect(() => srv.pubsub.subscribe('chat', { key: tooLong }, () => undefined)).toThrow(expect.objectContaining({ code: 'BAD_REQUEST' }));
+    expect(() => srv.pubsub.events('chat', { key: tooLong })).toThrow(expect.objectContaining({ code: 'BAD_REQUEST' }));
+    expect(srv.pubsub.health().subscriptions).toBe(1);
+  });
+
+  it('accepts a 256-character key everywhere: subscribed, published and delivered', async () => {
+    await using srv = await startServer();
+    const client = stockClient(srv.url);
+    const room = listen(client.trpc.chat.events, { key: longest });
+    await room.started;
+    const onServer = new Inbox<string>();
+    using _onServer = srv.pubsub.subscribe('chat', { key: longest }, (event) => onServer.push(event.payload.text));
+
+    const viaRouter = await client.trpc.chat.publish.mutate({ key: longest, data: { user: 'ann', text: 'via the router' } });
+    const viaServer = await srv.pubsub.publish('chat', { user: 'ann', text: 'from the server' }, { key: longest });
+
+    expect(await room.data.take(2)).toEqual([
+      { id: viaRouter.id, data: expect.objectContaining({ key: longest, payload: { user: 'ann', text: 'via the router' } }) },
+      { id: viaServer.id, data: expect.objectContaining({ key: longest, payload: { user: 'ann', text: 'from the server' } }) },
+    ]);
+    expect(await onServer.take(2)).toEqual(['via the router', 'from the server']);
+    await room.data.nothing();
   });
 });

@@ -4,15 +4,32 @@
  */
 import { initTRPC, TRPCError } from '@trpc/server';
 import { PubSub as GraphQLPubSub } from 'graphql-subscriptions';
-import { CloseCode, createPubSub, createPubSubServer, defineTopics, silentLogger, topic, topicProcedures } from 'trpc-pubsub';
+import {
+  CloseCode,
+  createPubSub,
+  createPubSubServer,
+  defineTopics,
+  silentLogger,
+  topic,
+  topicProcedures,
+  type ConnectionInfo,
+  type CreateContextOptions,
+  type ServerOptions,
+} from 'trpc-pubsub';
 import { graphqlSubscriptionsEngine } from 'trpc-pubsub/redis';
 import WebSocket from 'ws';
 import { describe, expect, it, vi } from 'vitest';
 import { listen, pubsubClient, rawClient, reply, stockClient } from '../fixtures/clients.js';
 import { deferred, gateQueue } from '../fixtures/inbox.js';
-import { buggyHook, expectIdle, idleState, startServer } from '../fixtures/server.js';
+import type { TestRouter } from '../fixtures/app.js';
+import { buggyRecorder, expectIdle, idleState, recordingLogger, startServer } from '../fixtures/server.js';
 
 const t = initTRPC.create();
+
+/** What `onDisconnect` gets. */
+type DisconnectInfo = ConnectionInfo & { code: number; reason: string };
+/** What `onError` gets. */
+type ErrorInfo = Parameters<NonNullable<ServerOptions<TestRouter>['onError']>>[0];
 
 describe('health and metrics', () => {
   it('reports health as JSON with the local counts', async () => {
@@ -106,18 +123,104 @@ describe('connection hooks', () => {
     expect(srv.disconnects[0]).toMatchObject({ id: srv.connections[0]?.id, code: 4000, reason: 'bye' });
   });
 
-  it('keeps serving when onConnect or onDisconnect throws', async () => {
-    await using srv = await startServer({
-      server: {
-        onConnect: buggyHook,
-        onDisconnect: buggyHook,
-      },
-    });
+  it('keeps serving when onConnect or onDisconnect throws, after calling each once and logging what it threw', async () => {
+    const onConnect = buggyRecorder<ConnectionInfo>();
+    const onDisconnect = buggyRecorder<DisconnectInfo>();
+    const { records, logger } = recordingLogger();
+    await using srv = await startServer({ server: { onConnect: onConnect.hook, onDisconnect: onDisconnect.hook, logger } });
     const client = stockClient(srv.url);
 
     expect(await client.trpc.hello.query()).toBe('world');
+    expect(onConnect.calls).toHaveLength(1);
+    expect(onConnect.calls[0]?.req.url).toBe('/trpc');
+    expect(onConnect.calls[0]?.socket).toBe(srv.connections[0]?.socket);
+    expect(onDisconnect.calls).toEqual([]);
     await client.close();
     await expectIdle(srv);
+
+    expect(onDisconnect.calls).toHaveLength(1);
+    expect(onDisconnect.calls[0]?.id).toBe(onConnect.calls[0]?.id);
+    expect(onDisconnect.calls[0]?.socket).toBe(onConnect.calls[0]?.socket);
+    expect(onDisconnect.calls[0]?.code).toEqual(expect.any(Number));
+    expect(records.filter(({ level }) => level === 'error')).toEqual([
+      { level: 'error', message: 'onConnect hook threw', fields: { error: 'Error: hook bug' } },
+      { level: 'error', message: 'onDisconnect hook threw', fields: { error: 'Error: hook bug' } },
+    ]);
+    const next = stockClient(srv.url);
+    expect(await next.trpc.hello.query()).toBe('world');
+    expect(onConnect.calls).toHaveLength(2);
+  });
+
+  it('builds the context with createContext once per connection, from the upgrade request and the connectionParams', async () => {
+    const calls: CreateContextOptions[] = [];
+    await using srv = await startServer({
+      server: {
+        createContext: (options) => {
+          calls.push(options);
+          return { user: options.info.connectionParams?.['user'] };
+        },
+      },
+    });
+    const client = stockClient(srv.url, { user: 'ann' });
+
+    expect(await client.trpc.whoami.query()).toBe('ann');
+    expect(await client.trpc.echo.mutate({ text: 'again' })).toBe('again');
+    await listen(client.trpc.news.events, undefined).started;
+    expect(await client.trpc.whoami.query()).toBe('ann');
+
+    expect(calls).toHaveLength(1);
+    expect(calls[0]?.info).toEqual({ connectionParams: { user: 'ann' } });
+    expect(calls[0]?.req.url).toBe('/trpc?connectionParams=1');
+    expect(calls[0]?.res).toBe(srv.connections[0]?.socket);
+    expect(srv.connections).toHaveLength(1);
+  });
+});
+
+describe('onError', () => {
+  it('gets every error sent to a client, once, with its path, type, input and context, and nothing for what succeeds', async () => {
+    const errors: ErrorInfo[] = [];
+    await using srv = await startServer({ server: { onError: (info) => errors.push(info) } });
+    const client = stockClient(srv.url, { user: 'ann' });
+    const badPublish = { key: 'room-1', data: { user: 'ann', text: 42 } };
+
+    await expect(client.trpc.chat.publish.mutate(badPublish as never)).rejects.toMatchObject({ data: { code: 'BAD_REQUEST' } });
+    expect((await listen(client.trpc.chat.events, { key: '' }).error).data?.code).toBe('BAD_REQUEST');
+    expect(await client.trpc.hello.query()).toBe('world');
+    await listen(client.trpc.news.events, undefined).started;
+    const raw = await rawClient(srv.url);
+    raw.send('{"id":1,"method":');
+    await raw.waitForMessage(reply(null, 'error'));
+
+    expect(errors).toEqual([
+      { error: expect.any(TRPCError), path: 'chat.publish', type: 'mutation', input: badPublish, ctx: { user: 'ann' } },
+      { error: expect.any(TRPCError), path: 'chat.events', type: 'subscription', input: { key: '' }, ctx: { user: 'ann' } },
+      { error: expect.any(TRPCError), path: undefined, type: 'unknown', input: undefined, ctx: { user: undefined } },
+    ]);
+    expect(errors.map(({ error }) => error.code)).toEqual(['BAD_REQUEST', 'BAD_REQUEST', 'PARSE_ERROR']);
+    expect(errors[0]?.error.message).toMatch(/chat\.publish[^]*data\.text/);
+  });
+
+  it('keeps answering when onError throws, after calling it once per error and logging what it threw', async () => {
+    const onError = buggyRecorder<ErrorInfo>();
+    const { records, logger } = recordingLogger();
+    await using srv = await startServer({ server: { onError: onError.hook, logger } });
+    const raw = await rawClient(srv.url);
+
+    raw.send({ id: 1, method: 'frobnicate', params: {} });
+    raw.send({ id: 2, method: 'query', params: { path: 'nope' } });
+
+    expect(await raw.waitForMessage(reply(1, 'error'))).toMatchObject({ error: { data: { code: 'METHOD_NOT_SUPPORTED' } } });
+    expect(await raw.waitForMessage(reply(2, 'error'))).toMatchObject({ error: { data: { code: 'NOT_FOUND' } } });
+    expect(onError.calls.map(({ error, path, type }) => [error.code, path, type])).toEqual([
+      ['METHOD_NOT_SUPPORTED', undefined, 'unknown'],
+      ['NOT_FOUND', 'nope', 'query'],
+    ]);
+    expect(records.filter(({ message }) => message === 'onError hook threw')).toEqual([
+      { level: 'error', message: 'onError hook threw', fields: { error: 'Error: hook bug' } },
+      { level: 'error', message: 'onError hook threw', fields: { error: 'Error: hook bug' } },
+    ]);
+    raw.send({ id: 3, method: 'query', params: { path: 'hello' } });
+    expect(await raw.waitForMessage(reply(3))).toEqual({ id: 3, result: { type: 'data', data: 'world' } });
   });
 });
 
@@ -443,10 +546,12 @@ describe('races with a pending subscription', () => {
 
 describe('connection refusals', () => {
   it('answers with the error and closes the socket with 4401 when createContext throws', async () => {
+    const calls: CreateContextOptions[] = [];
     await using srv = await startServer({
       server: {
-        createContext: ({ info }) => {
-          if (info.connectionParams?.['token'] !== 'good') throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Bad token' });
+        createContext: (options) => {
+          calls.push(options);
+          if (options.info.connectionParams?.['token'] !== 'good') throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Bad token' });
           return {};
         },
       },
@@ -460,6 +565,10 @@ describe('connection refusals', () => {
     expect(await raw.waitForMessage(reply(1))).toMatchObject({ id: 1, error: { data: { code: 'UNAUTHORIZED' } } });
     expect((await raw.waitForClose()).code).toBe(CloseCode.ContextRefused);
     await expectIdle(srv);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]?.info).toEqual({ connectionParams: { token: 'bad' } });
+    expect(calls[0]?.req.url).toBe('/trpc?connectionParams=1');
+    expect(calls[0]?.res).toBe(srv.connections[0]?.socket);
   });
 
   it('answers PARSE_ERROR and closes with 4400 when the announced connectionParams message is malformed', async () => {
