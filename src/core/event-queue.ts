@@ -71,7 +71,7 @@ export class EventQueue<T> implements AsyncIterableIterator<T> {
     this.#items.push(item);
   }
 
-  /** Ends the iterator with `error` (after the events already queued are read). */
+  /** Ends the iterator with `error`: the events still queued are dropped, and the next read rejects with it. */
   fail(error: unknown): void {
     if (this.#ended) return;
     this.#failure = error;

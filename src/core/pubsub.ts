@@ -142,8 +142,13 @@ export class PubSub<TTopics extends TopicRecord, TContext = unknown> {
    */
   publish<N extends keyof TTopics & string>(topic: N, ...args: PublishArgs<TTopics[N]>): Promise<TopicEventOf<TTopics, N>> {
     const [payload, options] = args as [unknown, { key?: unknown } | undefined];
-    // Validation throws synchronously, as it always did; the engine's refusals reject.
-    const valid = this.core.topics.publish(topic, payload, options?.key);
+    let valid;
+    try {
+      valid = this.core.topics.publish(topic, payload, options?.key);
+    } catch (error) {
+      // Every refusal rejects the returned promise (never a synchronous throw), so `.catch()` sees it.
+      return Promise.reject(error as Error);
+    }
     return this.core.publish(topic, valid) as Promise<TopicEventOf<TTopics, N>>;
   }
 

@@ -195,6 +195,18 @@ const rawCases: RawCase[] = [
 
 const limits = { maxSubscriptionsPerConnection: 3, maxBatchSize: 5 };
 
+describe('bad input from server code', () => {
+  it('rejects the promise pubsub.publish returns (never throws synchronously), so .catch() sees every refusal', async () => {
+    await using srv = await startServer();
+    const unknownTopic = srv.pubsub.publish('nope' as 'news', { title: 'x' });
+    const badPayload = srv.pubsub.publish('news', { title: 42 } as never);
+    const missingKey = srv.pubsub.publish('chat', { user: 'ann', text: 'hi' } as never);
+    await expect(unknownTopic).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(badPayload).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    await expect(missingKey).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+  });
+});
+
 describe('bad input through the stock client', () => {
   for (const { what, code, message, call } of stockCases) {
     it(`refuses ${what} with ${code}, and the connection and other clients carry on`, async () => {
