@@ -20,7 +20,15 @@ export class CallbackSubscription extends Subscription {
     scope: SubscriptionScope,
     private readonly callback: (event: PubSubEvent) => void,
   ) {
-    super(core, scope, 'server', undefined, undefined);
+    super(core, scope, undefined);
+  }
+
+  get origin(): SubscriptionOrigin {
+    return 'server';
+  }
+
+  get ctx(): unknown {
+    return undefined;
   }
 
   protected onLive(): void {}
@@ -57,13 +65,15 @@ export class QueueSubscription<T> extends Subscription {
   constructor(
     core: PubSubCore,
     scope: SubscriptionScope,
-    origin: SubscriptionOrigin,
-    ctx: unknown,
+    /** Where it comes from (for the hooks). */
+    readonly origin: SubscriptionOrigin,
+    /** The caller's context (for the hooks). */
+    readonly ctx: unknown,
     allowed: AllowedTopics,
     signal: AbortSignal | undefined,
     private readonly items: QueueItems<T>,
   ) {
-    super(core, scope, origin, ctx, allowed);
+    super(core, scope, allowed);
     this.queue = new EventQueue<T>({ maxQueued: core.maxQueuedPerIterator, signal, onEnd: () => this.close() });
   }
 

@@ -55,13 +55,18 @@ export abstract class Subscription implements Sink {
     readonly core: PubSubCore,
     /** What it listens to. */
     readonly scope: SubscriptionScope,
-    /** Where it comes from (for the hooks). */
-    readonly origin: SubscriptionOrigin,
-    /** The caller's context (for the hooks). */
-    readonly ctx: unknown,
     /** For an all-topics subscription under `authorize`: the topics it may receive. */
     readonly allowed: AllowedTopics,
   ) {}
+
+  /**
+   * Where it comes from (for the hooks). A getter, not a field: with
+   * {@link ctx}, kept by the subclass where it costs nothing per
+   * subscription (a WebSocket subscription reads its connection's context).
+   */
+  abstract get origin(): SubscriptionOrigin;
+  /** The caller's context (for the hooks). */
+  abstract get ctx(): unknown;
 
   /** The consumer's "it started" (e.g. tRPC's `started` message); events follow. */
   protected abstract onLive(): void;

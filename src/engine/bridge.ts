@@ -10,6 +10,7 @@
 import { TRPCError } from '@trpc/server';
 import { decodeBridgeMessage, encodeBridgeMessage, jsonCodec, sampleOf, type BridgeCodec } from './bridge-message.js';
 import { BrokerChannels } from './broker-channels.js';
+import type { BrokerLink, BrokerPubSub } from './broker-link.js';
 import {
   HistoryNotSupportedError,
   type Engine,
@@ -21,20 +22,10 @@ import {
   type SubscriptionScope,
 } from './engine.js';
 import { formatEventId, sortablePosition } from './event-id.js';
+import { PublishGates } from './publish-gates.js';
 import { RecentIds } from './recent-ids.js';
 
-/**
- * What a bridge needs from a broker client: the `graphql-subscriptions`
- * `PubSubEngine` calls (`RedisPubSub`, `PubSub`, or any other engine).
- */
-export interface BrokerPubSub {
-  /** Sends `payload` to every subscriber of `trigger`. */
-  publish(trigger: string, payload: unknown): Promise<void>;
-  /** Calls `onMessage` for each payload published on `trigger`; resolves to a subscription id once effective. */
-  subscribe(trigger: string, onMessage: (message: unknown) => void, options?: object): Promise<number>;
-  /** Ends the subscription `subId`. */
-  unsubscribe(subId: number): unknown;
-}
+export type { BrokerLink, BrokerLinkEvents, BrokerPubSub } from './broker-link.js';
 
 /** Counters of a bridge engine, for tests and metrics. */
 export interface BridgeStats {
@@ -64,26 +55,6 @@ export interface BridgeEngineOptions {
   channelName?: (prefix: string, topic: string) => string;
   /** The broker's connection: connect, health, disconnect. @default a broker that is always connected */
   link?: BrokerLink;
-}
-
-/** What a {@link BrokerLink} tells its engine. */
-export interface BrokerLinkEvents {
-  /** Structured log, tagged with the engine's name. */
-  log(level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>): void;
-  /** The broker connection was lost: publishes waiting for a subscription in flight stop waiting (and fail while degraded). */
-  lost(): void;
-  /** The broker connection is back: broker channels that need a subscription get one again. */
-  restored(): void;
-}
-
-/** A broker's own connection handling, as a {@link BridgeEngine} drives it. */
-export interface BrokerLink {
-  /** Connects the broker; resolves once connected or after the first failure (then the engine starts degraded). */
-  connect(events: BrokerLinkEvents): void | Promise<void>;
-  /** The broker connection's health. */
-  health(): EngineHealth;
-  /** Releases the broker connection; called once, after every broker channel is released. */
-  disconnect(): void | Promise<void>;
 }
 
 /** The default channel-name prefix. */
@@ -121,9 +92,7 @@ export class BridgeEngine implements Engine {
   readonly #channelName: (prefix: string, topic: string) => string;
   readonly #link: BrokerLink;
   readonly #channels: BrokerChannels;
-  readonly #tails = new Map<string, Promise<void>>();
-  /** Releases of publishes waiting at a gate, fired when the broker is lost. */
-  readonly #gateWaiters = new Set<() => void>();
+  readonly #gates = new PublishGates();
   readonly #recent = new RecentIds();
   readonly #stats: BridgeStats = { published: 0, delivered: 0, own: 0, duplicates: 0, malformed: 0 };
   #context: EngineContext | undefined;
@@ -201,25 +170,15 @@ export class BridgeEngine implements Engine {
     event.id = formatEventId(this.#instanceId, sortablePosition(++this.#position));
     const text = this.#encode(event);
     const channel = this.channelOf(event.topic);
-    const gate = this.#gateFor(channel);
-    if (gate === undefined) {
-      await this.#send(channel, text);
-      return event;
-    }
-    const sent = gate.then(() => {
-      if (this.#closing !== undefined) throw new Error(`${this.name} engine is closed`);
-      this.#assertHealthy();
-      return this.#send(channel, text);
-    });
-    const tail = sent.then(
-      () => {},
-      () => {},
+    await this.#gates.run(
+      channel,
+      this.#channels.subscribing(channel),
+      () => {
+        if (this.#closing !== undefined) throw new Error(`${this.name} engine is closed`);
+        this.#assertHealthy();
+      },
+      () => this.#send(channel, text),
     );
-    this.#tails.set(channel, tail);
-    void tail.then(() => {
-      if (this.#tails.get(channel) === tail) this.#tails.delete(channel);
-    });
-    await sent;
     return event;
   }
 
@@ -266,7 +225,7 @@ export class BridgeEngine implements Engine {
 
   /** Publishes waiting for a subscription in flight stop waiting (and fail while health is degraded). */
   #brokerLost(): void {
-    for (const release of [...this.#gateWaiters]) release();
+    this.#gates.releaseAll();
   }
 
   #assertHealthy(): void {
@@ -297,26 +256,6 @@ export class BridgeEngine implements Engine {
   #send(channel: string, text: string): Promise<void> {
     this.#stats.published++;
     return this.#pubsub.publish(channel, text);
-  }
-
-  /**
-   * What a publish on `channel` must wait for: a broker subscribe in flight
-   * (so that a local subscriber that arrived before the publish sees it),
-   * and earlier publishes that waited (so that publishes keep their order).
-   * Cut short when the broker connection is lost.
-   */
-  #gateFor(channel: string): Promise<void> | undefined {
-    const tail = this.#tails.get(channel);
-    const subscribing = this.#channels.subscribing(channel);
-    if (tail === undefined && subscribing === undefined) return undefined;
-    return new Promise<void>((resolve) => {
-      const release = () => {
-        this.#gateWaiters.delete(release);
-        resolve();
-      };
-      this.#gateWaiters.add(release);
-      void Promise.all([tail, subscribing]).then(release);
-    });
   }
 
   #receive(topic: string, channel: string, raw: unknown): void {

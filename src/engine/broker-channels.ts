@@ -6,7 +6,7 @@
  * sees a channel subscribed twice.
  * @module
  */
-import type { BrokerPubSub } from './bridge.js';
+import type { BrokerPubSub } from './broker-link.js';
 
 type Log = (level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
 

@@ -1,6 +1,6 @@
 import type { Client, Notification, Pool, PoolClient } from 'pg';
 import { pg } from './postgres-peer.js';
-import type { BrokerPubSub } from './bridge.js';
+import type { BrokerPubSub } from './broker-link.js';
 import type { EngineHealth } from './engine.js';
 
 type Log = (level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;

@@ -7,7 +7,7 @@
  */
 import type { RedisPubSub } from 'graphql-redis-subscriptions';
 import type { Callback, Cluster, Redis } from 'ioredis';
-import type { BrokerPubSub } from './bridge.js';
+import type { BrokerPubSub } from './broker-link.js';
 
 /** A standalone `ioredis` client or a Redis Cluster client. */
 export type RedisClient = Redis | Cluster;

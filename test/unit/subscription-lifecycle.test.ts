@@ -13,6 +13,8 @@ const topics = defineTopics({ chat: topic({ key: z.string(), payload: z.string()
 /** A transport that writes down what it is told. */
 class RecordingSubscription extends Subscription {
   readonly log: string[] = [];
+  readonly origin = 'server' as const;
+  readonly ctx = undefined;
   protected onLive(): void {
     this.log.push('started');
   }
@@ -30,7 +32,7 @@ class RecordingSubscription extends Subscription {
 describe('the subscription lifecycle', () => {
   it('goes live at once when there is nothing to wait for, and closes once', async () => {
     await using pubsub = createPubSub({ topics, logger: silentLogger });
-    const subscription = new RecordingSubscription(pubsub.core, { kind: 'channel', topic: 'chat', key: 'a' }, 'server', undefined, undefined);
+    const subscription = new RecordingSubscription(pubsub.core, { kind: 'channel', topic: 'chat', key: 'a' }, undefined);
     expect(subscription.state).toBe(SubscriptionState.STARTING);
     expect(subscription.open()).toBeUndefined();
     expect(subscription.state).toBe(SubscriptionState.LIVE);
@@ -49,7 +51,7 @@ describe('the subscription lifecycle', () => {
     await using pubsub = createPubSub({ topics, logger: silentLogger });
     const mark = await pubsub.publish('chat', 'mark', { key: 'a' });
     await pubsub.publish('chat', 'missed', { key: 'a' });
-    const subscription = new RecordingSubscription(pubsub.core, { kind: 'channel', topic: 'chat', key: 'a' }, 'server', undefined, undefined);
+    const subscription = new RecordingSubscription(pubsub.core, { kind: 'channel', topic: 'chat', key: 'a' }, undefined);
     const starting = subscription.open(mark.id);
     // The memory engine delivers within publish(), before the history read has come back.
     const published = pubsub.publish('chat', 'while starting', { key: 'a' });
@@ -63,7 +65,7 @@ describe('the subscription lifecycle', () => {
 
   it('never goes live when closed while starting', async () => {
     await using pubsub = createPubSub({ topics, logger: silentLogger });
-    const subscription = new RecordingSubscription(pubsub.core, { kind: 'channel', topic: 'chat', key: 'a' }, 'server', undefined, undefined);
+    const subscription = new RecordingSubscription(pubsub.core, { kind: 'channel', topic: 'chat', key: 'a' }, undefined);
     const starting = subscription.open('foreign:11');
     subscription.close();
     await starting;
@@ -78,7 +80,7 @@ describe('the subscription lifecycle', () => {
     await pubsub.close();
     await pubsub.close();
     expect(pubsub.state).toBe('closed');
-    const subscription = new RecordingSubscription(pubsub.core, { kind: 'all' }, 'server', undefined, undefined);
+    const subscription = new RecordingSubscription(pubsub.core, { kind: 'all' }, undefined);
     expect(() => subscription.open()).toThrow(expect.objectContaining({ code: 'SERVICE_UNAVAILABLE' }));
   });
 });

@@ -8,6 +8,7 @@ import { CloseCode } from '../../../client/protocol.js';
 import type { Logger } from '../../core/logger.js';
 import { renderMetrics, type MetricSample } from '../../core/metrics.js';
 import { Connection, type ConnectionDeps } from './connection.js';
+import { hostForUrl, listenError, NOT_FOUND_RESPONSE, pathOf } from './http.js';
 import { routerConfigOf } from './trpc-config.js';
 import { FramePool } from './frame-pool.js';
 import { KeepAlive } from './keepalive.js';
@@ -331,12 +332,6 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
   }
 }
 
-function pathOf(req: IncomingMessage): string {
-  const url = req.url ?? '/';
-  const query = url.indexOf('?');
-  return query === -1 ? url : url.slice(0, query);
-}
-
 /**
  * Creates the WebSocket server for a pubsub and router.
  * @example
@@ -347,19 +342,4 @@ function pathOf(req: IncomingMessage): string {
  */
 export function createPubSubServer<TRouter extends AnyTRPCRouter>(options: ServerOptions<TRouter>): PubSubServer<TRouter> {
   return new PubSubServer(options);
-}
-
-/** The answer to an upgrade on a path nobody serves. */
-const NOT_FOUND_RESPONSE = 'HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nnot found\n';
-
-/** `host` as it goes before `:port` in a URL (IPv6 literals in brackets). */
-function hostForUrl(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
-}
-
-/** A one-line error for a port that cannot be bound, keeping Node's `code` and the original error as `cause`. */
-function listenError(error: unknown, host: string, port: number): Error {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  const reason = code === 'EADDRINUSE' ? 'is already in use' : code === 'EACCES' ? 'needs more privileges' : `cannot be bound (${String(error)})`;
-  return Object.assign(new Error(`listen(): ${hostForUrl(host)}:${port} ${reason}`, { cause: error }), { code });
 }

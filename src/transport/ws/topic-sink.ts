@@ -7,7 +7,7 @@
 import type { TRPCError } from '@trpc/server';
 import type { GapSignal } from '../../../client/protocol.js';
 import type { EncodedEvent } from '../../core/encoded-event.js';
-import { Subscription } from '../../core/subscription.js';
+import { Subscription, type SubscriptionOrigin } from '../../core/subscription.js';
 import type { SubscriptionRequest } from '../../core/subscription-request.js';
 import type { FramePool, FramePrefix } from './frame-pool.js';
 import type { RequestId } from './subscription-table.js';
@@ -15,6 +15,8 @@ import type { RequestId } from './subscription-table.js';
 /** What a {@link TopicSink} needs from its connection. */
 export interface SinkConnection {
   readonly framePool: FramePool;
+  /** The context `createContext` made. */
+  readonly ctx: unknown;
   /** Writes a complete frame, applying the slow-consumer policy. */
   sendFrame(frame: Buffer): void;
   /** Sends a tRPC message that is not a shared frame (a gap, an error). */
@@ -35,8 +37,17 @@ export class TopicSink extends Subscription {
     jsonrpc: '2.0' | undefined,
     request: SubscriptionRequest,
   ) {
-    super(request.core, request.scope, 'websocket', request.ctx, request.allowed);
+    super(request.core, request.scope, request.allowed);
     this.#prefix = connection.framePool.acquire(id, jsonrpc);
+  }
+
+  get origin(): SubscriptionOrigin {
+    return 'websocket';
+  }
+
+  /** The connection's context (what `createContext` made). */
+  get ctx(): unknown {
+    return this.connection.ctx;
   }
 
   /** Whether the request had `"jsonrpc":"2.0"`. */

@@ -1,0 +1,41 @@
+/**
+ * What a bridge engine is built from: the broker client's publish and
+ * subscribe calls ({@link BrokerPubSub}, the `graphql-subscriptions` ones)
+ * and the broker connection's own handling ({@link BrokerLink}).
+ * @module
+ */
+import type { EngineHealth } from './engine.js';
+
+/**
+ * What a bridge needs from a broker client: the `graphql-subscriptions`
+ * `PubSubEngine` calls (`RedisPubSub`, `PubSub`, or any other engine).
+ */
+export interface BrokerPubSub {
+  /** Sends `payload` to every subscriber of `trigger`. */
+  publish(trigger: string, payload: unknown): Promise<void>;
+  /** Calls `onMessage` for each payload published on `trigger`; resolves to a subscription id once effective. */
+  subscribe(trigger: string, onMessage: (message: unknown) => void, options?: object): Promise<number>;
+  /** Ends the subscription `subId`. */
+  unsubscribe(subId: number): unknown;
+}
+
+/** What a {@link BrokerLink} tells its engine. */
+export interface BrokerLinkEvents {
+  /** Structured log, tagged with the engine's name. */
+  log(level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>): void;
+  /** The broker connection was lost: publishes waiting for a subscription in flight stop waiting (and fail while degraded). */
+  lost(): void;
+  /** The broker connection is back: broker channels that need a subscription get one again. */
+  restored(): void;
+}
+
+/** A broker's own connection handling, as a {@link BridgeEngine} drives it. */
+export interface BrokerLink {
+  /** Connects the broker; resolves once connected or after the first failure (then the engine starts degraded). */
+  connect(events: BrokerLinkEvents): void | Promise<void>;
+  /** The broker connection's health. */
+  health(): EngineHealth;
+  /** Releases the broker connection; called once, after every broker channel is released. */
+  disconnect(): void | Promise<void>;
+}
+
