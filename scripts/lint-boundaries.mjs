@@ -3,9 +3,8 @@
 // - client/ is browser-safe: no Node builtins, no `ws`, no server code (`src/`);
 // - src/core/ is transport-free: no transport, no router, no `ws`, no Node networking;
 //   of the engines it sees only the seam (engine/engine.ts) and the default memory engine;
-// - engines (src/engine/*) import only the engine seam and their own siblings, never the
-//   core, the router or a transport; only the seam itself reaches into the core (scopes and
-//   channel names, and types);
+// - engines (src/engine/*, the seam engine/engine.ts included) import only the seam, their own
+//   siblings and client/protocol.ts: never the core, the router or a transport;
 // - src/router/ (tRPC procedures) imports no transport;
 // - only `import type` from 'ws' outside src/transport/ws/server.ts;
 // - src/ may import client/protocol.ts (shared) but nothing else from client/.
@@ -58,9 +57,8 @@ for (const area of ['client', 'src']) {
         if (spec === 'ws' || NETWORK.test(spec)) problem('the core must not touch sockets');
       }
       if (rel.startsWith('src/engine/')) {
-        const seam = rel === 'src/engine/engine.ts';
         if (to !== undefined && !to.startsWith('src/engine/') && to !== 'client/protocol.ts') {
-          if (!(seam && (to === 'src/core/scope.ts' || (typeOnly && to.startsWith('src/core/'))))) problem('engines import only the engine seam (engine/engine.ts) and their siblings');
+          problem('engines import only the engine seam (engine/engine.ts) and their siblings');
         }
       }
       if (rel.startsWith('src/router/') && to?.startsWith('src/transport/')) problem('the router must not import a transport');

@@ -19,7 +19,9 @@ import { DEFAULT_MAX_QUEUED } from './event-queue.js';
 import { createConsoleLogger, type Logger } from './logger.js';
 import type { CoreCounters, MetricSample } from './metrics.js';
 import type { AllowedTopics, SubscriptionScope } from './scope.js';
-import type { Subscription, SubscriptionInfo } from './subscription.js';
+import type { ResumeRead, Subscription, SubscriptionHost, SubscriptionInfo } from './subscription.js';
+
+export type { ResumeRead } from './subscription.js';
 import type { TopicRecord } from './topics.js';
 import { TopicValidator, type ValidPublish } from './validate.js';
 
@@ -35,11 +37,6 @@ export interface PubSubCoreOptions {
   now?: (() => number) | undefined;
 }
 
-/** What a resume found: the events to replay, or the gap to signal (with the id to resume from next time). */
-export type ResumeRead =
-  | { readonly ok: true; readonly events: readonly PubSubEvent[] }
-  | { readonly ok: false; readonly gap: GapSignal; readonly cursor: string };
-
 /** Health of the core: the engine's, plus local counts. */
 export interface CoreHealth extends EngineHealth {
   engine: string;
@@ -51,7 +48,7 @@ export interface CoreHealth extends EngineHealth {
 export type CoreState = 'open' | 'closed';
 
 /** The core of one instance (see the module comment). */
-export class PubSubCore {
+export class PubSubCore implements SubscriptionHost {
   /** The declared topics and their validation. */
   readonly topics: TopicValidator;
   /** The `authorize` hook, asked for tRPC callers. */

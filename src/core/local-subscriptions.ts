@@ -7,16 +7,15 @@
  */
 import type { TRPCError } from '@trpc/server';
 import type { GapSignal, PubSubEvent } from '../../client/protocol.js';
-import type { PubSubCore } from './core.js';
 import type { EncodedEvent } from './encoded-event.js';
 import { EventQueue } from './event-queue.js';
 import type { AllowedTopics, SubscriptionScope } from './scope.js';
-import { Subscription, type SubscriptionOrigin } from './subscription.js';
+import { Subscription, type SubscriptionHost, type SubscriptionOrigin } from './subscription.js';
 
 /** Server code's callback subscription: each event is handed to `callback` synchronously (a throw is logged). */
 export class CallbackSubscription extends Subscription {
   constructor(
-    core: PubSubCore,
+    core: SubscriptionHost,
     scope: SubscriptionScope,
     private readonly callback: (event: PubSubEvent) => void,
   ) {
@@ -63,7 +62,7 @@ export class QueueSubscription<T> extends Subscription {
   readonly queue: EventQueue<T>;
 
   constructor(
-    core: PubSubCore,
+    core: SubscriptionHost,
     scope: SubscriptionScope,
     /** Where it comes from (for the hooks). */
     readonly origin: SubscriptionOrigin,

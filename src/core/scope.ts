@@ -1,14 +1,15 @@
+/**
+ * Subscription scopes as the core uses them: the scope of a topic
+ * subscription, and the all-topics restriction under `authorize`. The scope
+ * type and channel names themselves belong to the engine seam.
+ * @module
+ */
 import type { ChannelKey } from '../../client/protocol.js';
+import { channelName, scopeName, type SubscriptionScope } from '../engine/engine.js';
 import type { EncodedEvent } from './encoded-event.js';
 
-/**
- * What a subscription listens to: one channel (a topic, and its key if the
- * topic is keyed), every key of a topic, or every topic.
- */
-export type SubscriptionScope =
-  | { readonly kind: 'channel'; readonly topic: string; readonly key: ChannelKey | undefined }
-  | { readonly kind: 'topic'; readonly topic: string }
-  | { readonly kind: 'all' };
+export { channelName, scopeName };
+export type { SubscriptionScope };
 
 /**
  * The scope of a subscription to `topic` with an already validated `key`:
@@ -32,23 +33,3 @@ export function allowsEvent(allowed: AllowedTopics, encoded: EncodedEvent): bool
   return allowed === undefined || allowed.has(encoded.event.topic);
 }
 
-/**
- * The channel name of a topic and key, as used by indexes, histories and
- * brokers: `topic` or `topic:key`. Topic names never contain `:`, so the
- * split is unambiguous whatever the key holds.
- */
-export function channelName(topic: string, key: ChannelKey | undefined): string {
-  return key === undefined ? topic : `${topic}:${String(key)}`;
-}
-
-/** A stable string for a scope, for logs and maps. */
-export function scopeName(scope: SubscriptionScope): string {
-  switch (scope.kind) {
-    case 'channel':
-      return channelName(scope.topic, scope.key);
-    case 'topic':
-      return `${scope.topic}:*`;
-    case 'all':
-      return '*';
-  }
-}

@@ -11,9 +11,9 @@
  * @module
  */
 import { getTRPCErrorFromUnknown, type TRPCError } from '@trpc/server';
-import type { GapSignal } from '../../client/protocol.js';
+import type { GapSignal, PubSubEvent } from '../../client/protocol.js';
 import type { Sink } from './channel-index.js';
-import type { PubSubCore, ResumeRead } from './core.js';
+import type { Logger } from './logger.js';
 import { EncodedEvent } from './encoded-event.js';
 import { allowsEvent, type AllowedTopics, type SubscriptionScope } from './scope.js';
 
@@ -39,6 +39,26 @@ export interface SubscriptionInfo {
   ctx?: unknown;
 }
 
+/** What a resume found: the events to replay, or the gap to signal (with the id to resume from next time). */
+export type ResumeRead =
+  | { readonly ok: true; readonly events: readonly PubSubEvent[] }
+  | { readonly ok: false; readonly gap: GapSignal; readonly cursor: string };
+
+/** What a subscription needs from the core that serves it (the core implements it). */
+export interface SubscriptionHost {
+  readonly logger: Logger;
+  /** Most undelivered events a server-side iterator holds. */
+  readonly maxQueuedPerIterator: number;
+  /** Puts the subscription in the index and runs `onSubscribe`; throws `SERVICE_UNAVAILABLE` when closed. */
+  attach(subscription: Subscription): void;
+  /** Takes it out of the index and runs `onUnsubscribe`; nothing the second time. */
+  detach(subscription: Subscription): void;
+  /** The engine's broker subscription for `scope` while it is in flight, else `undefined`. */
+  whenListening(scope: SubscriptionScope): Promise<void> | undefined;
+  /** The events of `scope` after `lastEventId`, or the gap. */
+  resume(scope: SubscriptionScope, lastEventId: string, allowed: AllowedTopics): Promise<ResumeRead>;
+}
+
 /**
  * One subscription's lifecycle. Subclasses say what starting, an event, a
  * gap and a failure mean for their consumer (a frame, a queued item, a
@@ -52,7 +72,7 @@ export abstract class Subscription implements Sink {
 
   constructor(
     /** The core it belongs to. */
-    readonly core: PubSubCore,
+    readonly core: SubscriptionHost,
     /** What it listens to. */
     readonly scope: SubscriptionScope,
     /** For an all-topics subscription under `authorize`: the topics it may receive. */

@@ -1,19 +1,8 @@
 import type * as z from 'zod/v4';
 import { ALL_TOPICS, isValidTopicName, type ChannelKey } from '../../client/protocol.js';
+import type { HistoryPolicy } from '../engine/engine.js';
 
-/**
- * How many recent events a topic keeps per channel (per key), so that a
- * reconnecting client can be replayed what it missed.
- */
-export interface HistoryPolicy {
-  /** Most events kept per channel. Must be ≥ 1. */
-  maxEvents: number;
-  /**
-   * Events older than this are dropped, in milliseconds.
-   * @default Infinity (only `maxEvents` bounds the history)
-   */
-  maxAgeMs?: number;
-}
+export type { HistoryPolicy };
 
 /** Any zod schema usable as a payload. */
 export type PayloadSchema = z.ZodType;

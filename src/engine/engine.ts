@@ -4,14 +4,54 @@
  * siblings), never the core, the router or a transport.
  * @module
  */
-import type { PubSubEvent, WireEvent } from '../../client/protocol.js';
-import type { SubscriptionScope } from '../core/scope.js';
-import type { HistoryPolicy } from '../core/topics.js';
+import type { ChannelKey, PubSubEvent, WireEvent } from '../../client/protocol.js';
 
 export type { ChannelKey, PubSubEvent, WireEvent } from '../../client/protocol.js';
-export { channelName, scopeName } from '../core/scope.js';
-export type { SubscriptionScope } from '../core/scope.js';
-export type { HistoryPolicy } from '../core/topics.js';
+
+/**
+ * What a subscription listens to: one channel (a topic, and its key if the
+ * topic is keyed), every key of a topic, or every topic.
+ */
+export type SubscriptionScope =
+  | { readonly kind: 'channel'; readonly topic: string; readonly key: ChannelKey | undefined }
+  | { readonly kind: 'topic'; readonly topic: string }
+  | { readonly kind: 'all' };
+
+/**
+ * The channel name of a topic and key, as used by indexes, histories and
+ * brokers: `topic` or `topic:key`. Topic names never contain `:`, so the
+ * split is unambiguous whatever the key holds.
+ */
+export function channelName(topic: string, key: ChannelKey | undefined): string {
+  return key === undefined ? topic : `${topic}:${String(key)}`;
+}
+
+/** A stable string for a scope, for logs and maps. */
+export function scopeName(scope: SubscriptionScope): string {
+  switch (scope.kind) {
+    case 'channel':
+      return channelName(scope.topic, scope.key);
+    case 'topic':
+      return `${scope.topic}:*`;
+    case 'all':
+      return '*';
+  }
+}
+
+/**
+ * How many recent events a topic keeps per channel (per key), so that a
+ * reconnecting client can be replayed what it missed.
+ */
+export interface HistoryPolicy {
+  /** Most events kept per channel. Must be ≥ 1. */
+  maxEvents: number;
+  /**
+   * Events older than this are dropped, in milliseconds.
+   * @default Infinity (only `maxEvents` bounds the history)
+   */
+  maxAgeMs?: number;
+}
+
 
 /** What an engine reports about its broker connection. */
 export interface EngineHealth {

@@ -11,21 +11,10 @@ import { adminOnlySecret, topics } from '../fixtures/app.js';
 import { pubsubClient } from '../fixtures/clients.js';
 import { Inbox } from '../fixtures/inbox.js';
 import { leave } from '../fixtures/leftovers.js';
-import { expectIdle, startServer, type TestServer } from '../fixtures/server.js';
+import { expectIdle, reconnected, startServer } from '../fixtures/server.js';
 
 const hi = { user: 'ann', text: 'hi' };
 
-/** Waits until the server holds exactly one connection, the `nth` it accepted, with `subscriptions` subscriptions. */
-async function reconnected(srv: TestServer, nth: number, subscriptions: number): Promise<void> {
-  await vi.waitFor(
-    () => {
-      expect(srv.connections).toHaveLength(nth);
-      expect(srv.server.connectionCount).toBe(1);
-      expect(srv.pubsub.health().subscriptions).toBe(subscriptions);
-    },
-    { timeout: 5000, interval: 5 },
-  );
-}
 
 /** A tracked item the probe procedure yields: `{ id, data }` on the wire. */
 type ProbeItem = { id: string; data: unknown };

@@ -12,20 +12,10 @@ import { graphqlSubscriptionsEngine } from 'trpc-pubsub/redis';
 import { describe, expect, it, vi } from 'vitest';
 import { listen, stockClient } from '../fixtures/clients.js';
 import { deferred } from '../fixtures/inbox.js';
-import { expectIdle, startServer, type TestServer } from '../fixtures/server.js';
+import { expectIdle, reconnected, startServer } from '../fixtures/server.js';
 
 const say = (text: string) => ({ user: 'ann', text });
 
-async function reconnected(srv: TestServer, nth: number, subscriptions: number): Promise<void> {
-  await vi.waitFor(
-    () => {
-      expect(srv.connections).toHaveLength(nth);
-      expect(srv.server.connectionCount).toBe(1);
-      expect(srv.pubsub.health().subscriptions).toBe(subscriptions);
-    },
-    { timeout: 5000, interval: 5 },
-  );
-}
 
 describe('resume through the stock wsLink', () => {
   it('replays what was published while the client was away, then goes on live, without a gap or a duplicate', async () => {
