@@ -61,6 +61,7 @@ report['ws'] = await new Promise<string>((resolve, reject) => {
     {
       onStarted: () => void trpc.chat.publish.mutate({ key: 'lobby', data: { user: 'ann', text: 'over ws' } }).catch(reject),
       onData: ({ data }) => {
+        if (data.kind === 'gap') return; // only after a resume
         clearTimeout(timer);
         subscription.unsubscribe();
         resolve(data.payload.text);

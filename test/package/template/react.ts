@@ -10,5 +10,6 @@ export const { TRPCProvider, useTRPC } = createTRPCContext<AppRouter>();
 export function useLobbyText(): string | undefined {
   const trpc = useTRPC();
   const subscription = useSubscription(trpc.chat.events.subscriptionOptions({ key: 'lobby' }));
-  return subscription.data?.data.payload.text;
+  const item = subscription.data?.data;
+  return item?.kind === 'event' ? item.payload.text : undefined;
 }

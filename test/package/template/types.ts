@@ -21,6 +21,11 @@ export function stockClient(trpc: ReturnType<typeof createTRPCClient<AppRouter>>
     { key: 'lobby' },
     {
       onData: ({ id, data }) => {
+        if (data.kind === 'gap') {
+          const reason: 'expired' | 'unknown' | 'unsupported' = data.reason;
+          void reason;
+          return;
+        }
         const text: string = data.payload.text;
         const eventId: string = id;
         void [text, eventId];
