@@ -337,11 +337,12 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
         | (SubscriptionOptions & { key?: unknown })
         | undefined;
       if (typeof callback !== 'function') throw new TypeError('subscribe needs a callback');
-      const input = subscribeOptions?.key === undefined ? undefined : { key: subscribeOptions.key };
+      let input = startInput(subscribeOptions);
+      if (subscribeOptions?.key !== undefined) input = { ...input, key: subscribeOptions.key };
       return subscribeTo(topicName, input, callback, subscribeOptions);
     },
     subscribeAll(callback, subscribeOptions) {
-      return subscribeTo(ALL_TOPICS, undefined, callback as (event: PubSubEvent) => void, subscribeOptions);
+      return subscribeTo(ALL_TOPICS, startInput(subscribeOptions), callback as (event: PubSubEvent) => void, subscribeOptions);
     },
     async publish(topicName: string, ...args: unknown[]) {
       const [data, publishOptions] = args as [unknown, { key?: unknown } | undefined];
@@ -376,4 +377,9 @@ function isLostOnClosingSocket(error: TRPCClientError<AnyTRPCRouter>): boolean {
   if (error.shape !== undefined || error.data !== undefined) return false;
   const cause: unknown = error.cause;
   return cause instanceof Error ? cause.message === NOT_OPEN_MESSAGE : error.message === NOT_OPEN_MESSAGE;
+}
+
+/** The part of a subscription's input that says where it starts (`last`; `lastEventId` is added per attempt). */
+function startInput(options: SubscriptionOptions | undefined): Record<string, unknown> | undefined {
+  return options?.last === undefined ? undefined : { last: options.last };
 }

@@ -39,6 +39,12 @@ export interface SubscriptionOptions {
    */
   lastEventId?: string;
   /**
+   * Start with the newest `last` events the topic's history holds (1-1000),
+   * then live: a chat room's recent messages for a late joiner. Ignored when
+   * resuming (after `lastEventId`, or after a reconnect).
+   */
+  last?: number;
+  /**
    * The server could not replay everything after `lastEventId` (live events
    * follow). Takes precedence over the client's `onGap`; without either the
    * client logs a `console.warn`. A throw is reported on `console.error`.

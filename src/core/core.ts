@@ -163,6 +163,21 @@ export class PubSubCore implements SubscriptionHost {
     return { ok: false, gap: this.#gap(scope, read.reason, lastEventId), cursor: read.cursor ?? lastEventId };
   }
 
+  /**
+   * The newest `n` events of `scope` (a late joiner's recent messages), of
+   * the topics it may receive that keep history; none when there are none
+   * or the engine keeps no history yet.
+   * @throws TRPCError `SERVICE_UNAVAILABLE` when the history cannot be read.
+   */
+  async recent(scope: SubscriptionScope, n: number, allowed: AllowedTopics): Promise<ResumeRead> {
+    const topics = scope.kind === 'all' ? (allowed === undefined ? this.topics.names : [...allowed]) : [scope.topic];
+    if (!topics.some((topic) => this.topics.find(topic)?.history !== undefined)) return { ok: true, events: [] };
+    const read = await this.#engine.latest(scope, n);
+    const events = allowed === undefined ? read : read.filter((event) => allowed.has(event.topic));
+    this.counters.replayed += events.length;
+    return { ok: true, events };
+  }
+
   /** Engine health plus local counts. */
   health(): CoreHealth {
     return {

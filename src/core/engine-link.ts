@@ -108,6 +108,21 @@ export class EngineLink {
     }
   }
 
+  /** The newest `n` events of `scope`; none when the engine keeps no history; `SERVICE_UNAVAILABLE` when it cannot be read. */
+  async latest(scope: SubscriptionScope, n: number): Promise<readonly PubSubEvent[]> {
+    try {
+      const read = await this.engine.latest(scope, n);
+      return read.ok ? read.events : [];
+    } catch (error) {
+      if ((error as { code?: unknown } | null)?.code === HISTORY_NOT_SUPPORTED) return [];
+      throw new TRPCError({
+        code: 'SERVICE_UNAVAILABLE',
+        message: `Could not read the history of "${scopeName(scope)}": ${this.engine.name} engine unavailable`,
+        cause: error,
+      });
+    }
+  }
+
   /** Engine health. */
   health(): EngineHealth {
     return this.engine.health();

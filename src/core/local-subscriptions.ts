@@ -92,7 +92,7 @@ export class QueueSubscription<T> extends Subscription {
 }
 
 /** Opens a {@link QueueSubscription} and returns its iterator (already ended if the signal was aborted). */
-export function openQueue<T>(subscription: QueueSubscription<T>, lastEventId?: string): EventQueue<T> {
-  if (!subscription.queue.ended) void subscription.open(lastEventId);
+export function openQueue<T>(subscription: QueueSubscription<T>, lastEventId?: string, last?: number): EventQueue<T> {
+  if (!subscription.queue.ended) void subscription.open(lastEventId, last);
   return subscription.queue;
 }

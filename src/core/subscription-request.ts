@@ -30,11 +30,13 @@ export class SubscriptionRequest implements AsyncIterable<TrackedItem> {
     readonly allowed: AllowedTopics,
     /** Where to resume after (what `wsLink` resends on reconnect). */
     readonly lastEventId: string | undefined,
+    /** Without `lastEventId`: how many of the newest kept events to start with. */
+    readonly last?: number,
   ) {}
 
   [Symbol.asyncIterator](): AsyncIterator<TrackedItem> {
     const subscription = new QueueSubscription<TrackedItem>(this.core, this.scope, 'trpc', this.ctx, this.allowed, this.signal, TRACKED_ITEMS);
-    return openQueue(subscription, this.lastEventId);
+    return openQueue(subscription, this.lastEventId, this.last);
   }
 }
 

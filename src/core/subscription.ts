@@ -57,6 +57,8 @@ export interface SubscriptionHost {
   whenListening(scope: SubscriptionScope): Promise<void> | undefined;
   /** The events of `scope` after `lastEventId`, or the gap. */
   resume(scope: SubscriptionScope, lastEventId: string, allowed: AllowedTopics): Promise<ResumeRead>;
+  /** The newest `n` events of `scope` the history holds (none when it keeps no history). */
+  recent(scope: SubscriptionScope, n: number, allowed: AllowedTopics): Promise<ResumeRead>;
 }
 
 /**
@@ -103,15 +105,16 @@ export abstract class Subscription implements Sink {
    * which never rejects, settles then). Throws `SERVICE_UNAVAILABLE` when
    * the pubsub is closed.
    * @param lastEventId the last event the consumer has; what came after it is replayed first
+   * @param last without `lastEventId`: start with the newest `last` events the history holds
    */
-  open(lastEventId?: string): Promise<void> | undefined {
+  open(lastEventId?: string, last?: number): Promise<void> | undefined {
     this.core.attach(this);
     const listening = this.core.whenListening(this.scope);
-    if (listening === undefined && lastEventId === undefined) {
+    if (listening === undefined && lastEventId === undefined && last === undefined) {
       this.#goLive(undefined);
       return undefined;
     }
-    return this.#start(listening, lastEventId);
+    return this.#start(listening, lastEventId, last);
   }
 
   /** Takes it out of the index for good; safe to call twice. */
@@ -131,13 +134,16 @@ export abstract class Subscription implements Sink {
     }
   }
 
-  async #start(listening: Promise<void> | undefined, lastEventId: string | undefined): Promise<void> {
+  async #start(listening: Promise<void> | undefined, lastEventId: string | undefined, last: number | undefined): Promise<void> {
     if (listening !== undefined) await listening;
     if (this.state !== SubscriptionState.STARTING) return;
     let read: ResumeRead | undefined;
-    if (lastEventId !== undefined) {
+    if (lastEventId !== undefined || last !== undefined) {
       try {
-        read = await this.core.resume(this.scope, lastEventId, this.allowed);
+        read =
+          lastEventId !== undefined
+            ? await this.core.resume(this.scope, lastEventId, this.allowed)
+            : await this.core.recent(this.scope, last!, this.allowed);
       } catch (error) {
         if (this.state !== SubscriptionState.STARTING) return;
         this.close();

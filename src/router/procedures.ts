@@ -24,6 +24,10 @@ const lastEventIdSchema = z
   .regex(EVENT_ID_PATTERN, 'lastEventId must be 1-128 characters of [A-Za-z0-9._:-]')
   .optional();
 
+/** Most events `last` may ask for. */
+export const MAX_LAST = 1000;
+const lastSchema = z.number().int().min(1).max(MAX_LAST).optional();
+
 /**
  * Builds the tRPC procedures of every topic: `<topic>.events`
  * (subscription) and `<topic>.publish` (mutation), plus
@@ -53,11 +57,19 @@ export function topicProcedures<TTopics extends TopicRecord>(
   }
   record[ALL_TOPICS] = {
     [EVENTS_PROCEDURE]: base
-      .input(readable(z.strictObject({ lastEventId: lastEventIdSchema }).optional(), `${ALL_TOPICS}.${EVENTS_PROCEDURE}`))
+      .input(readable(z.strictObject({ lastEventId: lastEventIdSchema, last: lastSchema }).optional(), `${ALL_TOPICS}.${EVENTS_PROCEDURE}`))
       .subscription(
-        async ({ ctx, input, signal }: { ctx: unknown; input: { lastEventId?: string } | undefined; signal: AbortSignal | undefined }) => {
+        async ({
+          ctx,
+          input,
+          signal,
+        }: {
+          ctx: unknown;
+          input: { lastEventId?: string; last?: number } | undefined;
+          signal: AbortSignal | undefined;
+        }) => {
           const allowed = await core.authorizer.allowedTopics(ctx);
-          return new SubscriptionRequest(core, ALL_TOPICS_SCOPE, ctx, signal, allowed, input?.lastEventId);
+          return new SubscriptionRequest(core, ALL_TOPICS_SCOPE, ctx, signal, allowed, input?.lastEventId, input?.last);
         },
       ),
   };
@@ -89,8 +101,8 @@ function eventsProcedure(base: AnyBaseProcedure, core: PubSubCore, topic: Checke
   // Strict: a key sent to a topic without keys (or any unknown field) is refused, not silently dropped.
   const input =
     topic.key === undefined
-      ? z.strictObject({ lastEventId: lastEventIdSchema }).optional()
-      : z.strictObject({ key: topic.key.optional(), lastEventId: lastEventIdSchema }).optional();
+      ? z.strictObject({ lastEventId: lastEventIdSchema, last: lastSchema }).optional()
+      : z.strictObject({ key: topic.key.optional(), lastEventId: lastEventIdSchema, last: lastSchema }).optional();
   const keyed = topic.key !== undefined;
   // Scopes are read-only: subscriptions without a key share one (no object per subscriber).
   const keylessScope = topicScope(name, keyed, undefined);
@@ -101,14 +113,14 @@ function eventsProcedure(base: AnyBaseProcedure, core: PubSubCore, topic: Checke
       signal,
     }: {
       ctx: unknown;
-      input: { key?: ChannelKey; lastEventId?: string } | undefined;
+      input: { key?: ChannelKey; lastEventId?: string; last?: number } | undefined;
       signal: AbortSignal | undefined;
     }) => {
       // The key was validated by the input parser: build the scope without parsing it again.
       const key = parsed?.key;
       const scope = key === undefined ? keylessScope : topicScope(name, keyed, key);
       await core.authorizer.check({ ctx, topic: name, key, action: 'subscribe' });
-      return new SubscriptionRequest(core, scope, ctx, signal, undefined, parsed?.lastEventId);
+      return new SubscriptionRequest(core, scope, ctx, signal, undefined, parsed?.lastEventId, parsed?.last);
     },
   );
 }

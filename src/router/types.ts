@@ -24,9 +24,17 @@ export interface TrackedEvent<TData> {
   data: TData;
 }
 
+/** Where a subscription starts: after `lastEventId` (resume), or with the newest `last` events of the history. */
+export interface StartInput {
+  /** Resume after this id (what `wsLink` resends on reconnect); wins over `last`. */
+  lastEventId?: string;
+  /** Start with the newest `last` events the history holds (1-1000), then live: a late joiner's recent messages. */
+  last?: number;
+}
+
 /** Input of `<topic>.events`: a key (keyed topics; omit for every key) and the `lastEventId` wsLink resends. */
 export type EventsInput<T extends AnyTopic> =
-  | (T['key'] extends z.ZodType ? { key?: TopicKeyInput<T>; lastEventId?: string } : { lastEventId?: string })
+  | (T['key'] extends z.ZodType ? { key?: TopicKeyInput<T> } & StartInput : StartInput)
   | undefined;
 
 /**
@@ -75,7 +83,7 @@ export type TopicProceduresRecord<TTopics extends TopicRecord> = {
   /** Every topic at once: `trpc.allTopics.events.subscribe(undefined, { onData })`. */
   allTopics: {
     events: TRPCSubscriptionProcedure<{
-      input: { lastEventId?: string } | undefined;
+      input: StartInput | undefined;
       output: AsyncIterable<TrackedEvent<AnyTopicWireEvent<TTopics> | GapSignal>, void, unknown>;
       meta: unknown;
       errorShape: unknown;

@@ -10,8 +10,8 @@ import { createPubSub, createPubSubRouter, defineTopics, MemoryEngine, silentLog
 import { PubSub as GraphQLPubSub } from 'graphql-subscriptions';
 import { graphqlSubscriptionsEngine } from 'trpc-pubsub/redis';
 import { describe, expect, it, vi } from 'vitest';
-import { listen, stockClient } from '../fixtures/clients.js';
-import { deferred } from '../fixtures/inbox.js';
+import { listen, pubsubClient, stockClient } from '../fixtures/clients.js';
+import { deferred, Inbox } from '../fixtures/inbox.js';
 import { expectIdle, reconnected, startServer } from '../fixtures/server.js';
 
 const say = (text: string) => ({ user: 'ann', text });
@@ -103,6 +103,62 @@ describe('resume through the stock wsLink', () => {
     rooms.unsubscribe();
     await client.close();
     await expectIdle(srv);
+  });
+});
+
+describe('starting with the newest events (a late joiner)', () => {
+  it('gives a subscription asking for last: N the newest N events of its channel after started, then live events', async () => {
+    await using srv = await startServer();
+    for (const text of ['one', 'two', 'three']) await srv.pubsub.publish('chat', say(text), { key: 'room-1' });
+    await srv.pubsub.publish('chat', say('another room'), { key: 'room-2' });
+    await using client = stockClient(srv.url);
+    const room = listen(client.trpc.chat.events, { key: 'room-1', last: 2 });
+    await room.started;
+    expect((await room.data.take(2)).map((item) => item.data.payload.text)).toEqual(['two', 'three']);
+    await srv.pubsub.publish('chat', say('live'), { key: 'room-1' });
+    expect((await room.data.next()).data.payload.text).toBe('live');
+    await room.gaps.nothing(20);
+  });
+
+  it('gives everything kept when last asks for more, and nothing (no gap) on a topic without history', async () => {
+    await using srv = await startServer();
+    await srv.pubsub.publish('chat', say('only one'), { key: 'room-1' });
+    await srv.pubsub.publish('news', { title: 'not kept' });
+    await using client = stockClient(srv.url);
+    const room = listen(client.trpc.chat.events, { key: 'room-1', last: 50 });
+    const news = listen(client.trpc.news.events, { last: 5 });
+    expect((await room.data.next()).data.payload.text).toBe('only one');
+    await news.started;
+    await Promise.all([room.data.nothing(30), news.data.nothing(30), news.gaps.nothing(30)]);
+  });
+
+  it('resumes after lastEventId instead when both are given (what wsLink sends on reconnect)', async () => {
+    await using srv = await startServer();
+    const mark = await srv.pubsub.publish('chat', say('mark'), { key: 'room-1' });
+    await srv.pubsub.publish('chat', say('after the mark'), { key: 'room-1' });
+    await using client = stockClient(srv.url);
+    const room = listen(client.trpc.chat.events, { key: 'room-1', last: 10, lastEventId: mark.id });
+    expect((await room.data.next()).data.payload.text).toBe('after the mark');
+    await room.data.nothing(30);
+  });
+
+  it('refuses last outside 1-1000 with BAD_REQUEST', async () => {
+    await using srv = await startServer();
+    await using client = stockClient(srv.url);
+    for (const last of [0, 1001, 1.5]) {
+      expect((await listen(client.trpc.chat.events, { key: 'room-1', last }).error).data?.code).toBe('BAD_REQUEST');
+    }
+  });
+
+  it('gives the convenience client the newest events with { last }', async () => {
+    await using srv = await startServer();
+    for (const text of ['a', 'b', 'c']) await srv.pubsub.publish('chat', say(text), { key: 'room-1' });
+    const client = pubsubClient(srv.url);
+    const room = new Inbox<{ payload: { text: string } }>();
+    await client.subscribe('chat', { key: 'room-1', last: 2 }, room.push).started;
+    expect((await room.take(2)).map((event) => event.payload.text)).toEqual(['b', 'c']);
+    await room.nothing(30);
+    await client.close();
   });
 });
 

@@ -74,6 +74,14 @@ describe('payload types follow the topic declaration', () => {
     client.subscribe('news', { lastEventId: 1 }, () => undefined);
   });
 
+  it('takes last (the newest N events) on the stock input and on the convenience client', () => {
+    trpc.chat.events.subscribe({ key: 'room-1', last: 20 }, { onData: () => undefined });
+    trpc.allTopics.events.subscribe({ last: 5 }, { onData: () => undefined });
+    client.subscribe('chat', { key: 'room-1', last: 20 }, () => undefined);
+    // @ts-expect-error last is a number
+    trpc.news.events.subscribe({ last: '5' }, { onData: () => undefined });
+  });
+
   it('types server-side subscriptions, iterators and publish results from the topic', async () => {
     pubsub.subscribe('chat', { key: 'room-1' }, (event) => {
       expectTypeOf(event).toExtend<PubSubEvent>();

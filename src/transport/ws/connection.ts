@@ -402,7 +402,7 @@ export class Connection implements CoalescedSocket, SinkConnection {
     // From here the sink stands for the subscription: `#stop` and `#onClose` remove it.
     this.#subscriptions = tableSet(this.#subscriptions, sink);
     try {
-      await sink.open(request.lastEventId);
+      await sink.open(request.lastEventId, request.last);
     } catch (error) {
       this.#forget(sink);
       throw error;

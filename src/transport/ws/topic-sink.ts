@@ -56,9 +56,9 @@ export class TopicSink extends Subscription {
   }
 
   /** {@link Subscription.open}; on failure gives the frame prefix back and throws. */
-  override open(lastEventId?: string): Promise<void> | undefined {
+  override open(lastEventId?: string, last?: number): Promise<void> | undefined {
     try {
-      return super.open(lastEventId);
+      return super.open(lastEventId, last);
     } catch (error) {
       this.#release();
       throw error;
