@@ -10,6 +10,7 @@
 import { TRPCError } from '@trpc/server';
 import { decodeBridgeMessage, encodeBridgeMessage, jsonCodec, sampleOf, type BridgeCodec } from './bridge-message.js';
 import { BrokerChannels } from './broker-channels.js';
+import { ID_PLACEHOLDER, type BrokerHistory } from './broker-history.js';
 import type { BrokerLink, BrokerPubSub } from './broker-link.js';
 import {
   HistoryNotSupportedError,
@@ -17,11 +18,13 @@ import {
   type EngineContext,
   type EngineHealth,
   type EventDraft,
+  type HistoryPolicy,
   type HistoryRead,
   type PubSubEvent,
   type SubscriptionScope,
 } from './engine.js';
 import { formatEventId, sortablePosition } from './event-id.js';
+import { channelName } from './engine.js';
 import { PublishGates } from './publish-gates.js';
 import { RecentIds } from './recent-ids.js';
 
@@ -55,6 +58,11 @@ export interface BridgeEngineOptions {
   channelName?: (prefix: string, topic: string) => string;
   /** The broker's connection: connect, health, disconnect. @default a broker that is always connected */
   link?: BrokerLink;
+  /**
+   * Makes the broker's history, once started. Without it the engine keeps
+   * none: `since` and `latest` throw {@link HistoryNotSupportedError}.
+   */
+  history?: (deps: { prefix: string; codec: BridgeCodec; policyOf: (topic: string) => HistoryPolicy | undefined }) => BrokerHistory;
 }
 
 /** The default channel-name prefix. */
@@ -91,6 +99,8 @@ export class BridgeEngine implements Engine {
   readonly #maxMessageBytes: number | undefined;
   readonly #channelName: (prefix: string, topic: string) => string;
   readonly #link: BrokerLink;
+  readonly #makeHistory: BridgeEngineOptions['history'];
+  #history: BrokerHistory | undefined;
   readonly #channels: BrokerChannels;
   readonly #gates = new PublishGates();
   readonly #recent = new RecentIds();
@@ -110,6 +120,7 @@ export class BridgeEngine implements Engine {
     this.#maxMessageBytes = options.maxMessageBytes;
     this.#channelName = options.channelName ?? ((p, topic) => `${p}:{${topic}}`);
     this.#link = options.link ?? ALWAYS_CONNECTED;
+    this.#makeHistory = options.history;
     this.#channels = new BrokerChannels(pubsub, {
       log: (level, message, fields) => this.#log(level, message, fields),
       receive: (topic, channel, raw) => this.#receive(topic, channel, raw),
@@ -150,6 +161,7 @@ export class BridgeEngine implements Engine {
   async start(context: EngineContext): Promise<void> {
     this.#context = context;
     this.#instanceId = context.instanceId;
+    this.#history = this.#makeHistory?.({ prefix: this.prefix, codec: this.#codec, policyOf: (topic) => context.history(topic) });
     await this.#link.connect({
       log: (level, message, fields) => this.#log(level, message, fields),
       lost: () => this.#brokerLost(),
@@ -167,9 +179,13 @@ export class BridgeEngine implements Engine {
     if (this.#context === undefined) throw new Error(`${this.name} engine is not started`);
     this.#assertHealthy();
     const event = draft as PubSubEvent;
-    event.id = formatEventId(this.#instanceId, sortablePosition(++this.#position));
-    const text = this.#encode(event);
     const channel = this.channelOf(event.topic);
+    const policy = this.#history === undefined ? undefined : this.#context.history(event.topic);
+    const history = policy === undefined ? undefined : this.#history;
+    // With history, the broker gives the id (its position) as it appends and publishes; without, this instance does.
+    event.id = history === undefined ? formatEventId(this.#instanceId, sortablePosition(++this.#position)) : ID_PLACEHOLDER;
+    const text = this.#encode(event);
+    const send = history === undefined ? () => this.#send(channel, text) : () => this.#appendAndSend(history, channel, channelName(event.topic, event.key), event, text, policy!);
     await this.#gates.run(
       channel,
       this.#channels.subscribing(channel),
@@ -177,19 +193,21 @@ export class BridgeEngine implements Engine {
         if (this.#closing !== undefined) throw new Error(`${this.name} engine is closed`);
         this.#assertHealthy();
       },
-      () => this.#send(channel, text),
+      send,
     );
     return event;
   }
 
-  /** History is not kept by bridge engines yet. */
-  since(): Promise<HistoryRead> {
-    return Promise.reject(new HistoryNotSupportedError(this.name));
+  /** The history after `cursor`, when the broker keeps one (else `HistoryNotSupportedError`). */
+  since(scope: SubscriptionScope, cursor: string): Promise<HistoryRead> {
+    if (this.#history === undefined) return Promise.reject(new HistoryNotSupportedError(this.name));
+    return this.#history.since(scope, cursor);
   }
 
-  /** History is not kept by bridge engines yet. */
-  latest(): Promise<HistoryRead> {
-    return Promise.reject(new HistoryNotSupportedError(this.name));
+  /** The newest `n` events, when the broker keeps a history (else `HistoryNotSupportedError`). */
+  latest(scope: SubscriptionScope, n: number): Promise<HistoryRead> {
+    if (this.#history === undefined) return Promise.reject(new HistoryNotSupportedError(this.name));
+    return this.#history.latest(scope, n);
   }
 
   /** Subscribes the broker channels of `scope` (one topic, or every topic) if this is their first local scope. */
@@ -251,6 +269,11 @@ export class BridgeEngine implements Engine {
       });
     }
     return text;
+  }
+
+  async #appendAndSend(history: BrokerHistory, brokerChannel: string, channel: string, event: PubSubEvent, text: string, policy: HistoryPolicy): Promise<void> {
+    this.#stats.published++;
+    event.id = await history.append(brokerChannel, event, channel, text, policy);
   }
 
   #send(channel: string, text: string): Promise<void> {

@@ -9,6 +9,7 @@ import type { Redis as RedisInstance, RedisOptions } from 'ioredis';
 import type { BridgeCodec } from './bridge-message.js';
 import { BridgeEngine, type BrokerLink, type BrokerLinkEvents, type BrokerPubSub } from './bridge.js';
 import type { EngineHealth } from './engine.js';
+import { RedisHistory } from './redis-history.js';
 import { Redis, RedisPubSub } from './redis-peers.js';
 import { publisherFor, RedisConnectionWatch, redisBroker, subscriberFor, type RedisClient } from './redis-connection.js';
 
@@ -83,7 +84,15 @@ export class RedisEngine extends BridgeEngine {
     const logTo: { log: Log } = { log: () => {} };
     const resolved = resolve(options, (level, message, fields) => logTo.log(level, message, fields));
     const link = new RedisLink(resolved);
-    super(resolved.pubsub, { name: 'redis', prefix: options.prefix, codec: options.codec, link });
+    const publisher = resolved.publisher;
+    super(resolved.pubsub, {
+      name: 'redis',
+      prefix: options.prefix,
+      codec: options.codec,
+      link,
+      // History on Redis Streams, through the publishing connection (Lua: append, trim and publish as one step).
+      history: publisher === undefined ? undefined : (deps) => new RedisHistory(publisher, deps),
+    });
     logTo.log = (level, message, fields) => link.log(level, message, fields);
     this.#publisher = resolved.publisher;
     this.#subscriber = resolved.subscriber;

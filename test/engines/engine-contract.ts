@@ -190,6 +190,31 @@ export function describeEngineContract(title: string, harness: EngineHarness, op
       expect(await pubsub!.engine.latest(scope, 2)).toMatchObject({ ok: true, events: [{ id: first.id }, { id: second.id }] });
     });
 
+    it.runIf(harness.history)('replays on every instance what any instance published, for one key and for every key', async () => {
+      const instances = await open(harness.instances);
+      const [first, last = first!] = [instances[0], instances.at(-1)];
+      await Promise.all(instances.map((i) => settled(i!)));
+      const mark = await first!.publish('chat', { user: 'ann', text: 'mark' }, { key: 'room-1' });
+      const other = await last!.publish('chat', { user: 'bob', text: 'other room' }, { key: 'room-2' });
+      const mine = await first!.publish('chat', { user: 'ann', text: 'after' }, { key: 'room-1' });
+      const room = await last!.engine.since({ kind: 'channel', topic: 'chat', key: 'room-1' }, mark.id);
+      expect(room).toMatchObject({ ok: true, events: [{ id: mine.id, payload: { text: 'after' } }] });
+      const rooms = await last!.engine.since({ kind: 'topic', topic: 'chat' }, mark.id);
+      expect(rooms.ok && rooms.events.map((event) => event.id)).toEqual([other.id, mine.id]);
+    });
+
+    it.runIf(harness.history)('says expired once maxEvents newer events pushed the id out, and unknown for an id of another history', async () => {
+      const [pubsub] = await open(1);
+      await settled(pubsub!);
+      const scope = { kind: 'channel', topic: 'chat', key: 'room-9' } as const;
+      const first = await pubsub!.publish('chat', { user: 'ann', text: 'first' }, { key: 'room-9' });
+      for (let i = 0; i < 11; i++) await pubsub!.publish('chat', { user: 'ann', text: `#${i}` }, { key: 'room-9' });
+      expect(await pubsub!.engine.since(scope, first.id)).toMatchObject({ ok: false, reason: 'expired' });
+      expect(await pubsub!.engine.since(scope, 'otherEpoch:1')).toMatchObject({ ok: false, reason: 'unknown' });
+      const latest = await pubsub!.engine.latest(scope, 100);
+      expect(latest.ok && latest.events.map((event) => event.payload)).toHaveLength(10);
+    });
+
     it('delivers to a subscriber that subscribed on the same instance just before the publish', async () => {
       const [pubsub] = await open(1);
       for (let round = 0; round < 5; round++) {

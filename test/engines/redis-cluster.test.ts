@@ -38,7 +38,7 @@ describe.skipIf(suite.skip)(suite.title, () => {
   });
 
   describeEngineContract('shared contract, three instances', {
-    history: false,
+    history: true,
     instances: 3,
     createEngine: (prefix) => {
       const publisher = new Cluster(cluster!.startupNodes);

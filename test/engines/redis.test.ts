@@ -12,7 +12,9 @@ import * as z from 'zod';
 import { createPubSub, defineTopics, topic, type PubSubEvent } from 'trpc-pubsub';
 import { redisEngine, type RedisEngine } from 'trpc-pubsub/redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { listen, stockClient } from '../fixtures/clients.js';
 import { Inbox } from '../fixtures/inbox.js';
+import { startServer } from '../fixtures/server.js';
 import { RedisServer, redisSuite } from '../fixtures/redis-server.js';
 import { capturingLogger, contractTopics, describeEngineContract, settled, uniquePrefix } from './engine-contract.js';
 
@@ -44,13 +46,63 @@ describe.skipIf(suite.skip)(suite.title, () => {
   });
 
   describeEngineContract('shared contract, three instances', {
-    history: false,
+    history: true,
     instances: 3,
     createEngine: (prefix) => redisEngine({ url: redis!.url, prefix }),
     brokerChannels: channels,
     injectRaw: async (prefix, name, raw) => {
       await redis!.command('PUBLISH', `${prefix}:{${name}}`, raw);
     },
+  });
+
+  describe('resume on another instance (history on Redis Streams)', () => {
+    it('replays to a client that comes back on another server what was published while it was away, then live events', async () => {
+      const prefix = uniquePrefix();
+      await using a = await startServer({ pubsub: { engine: redisEngine({ url: redis!.url, prefix }) } });
+      await using b = await startServer({ pubsub: { engine: redisEngine({ url: redis!.url, prefix }) } });
+      await Promise.all([a.pubsub.ready(), b.pubsub.ready()]);
+      const say = (text: string) => ({ user: 'ann', text });
+
+      const first = stockClient(a.url);
+      const before = listen(first.trpc.chat.events, { key: 'room-1' });
+      await before.started;
+      await a.pubsub.publish('chat', say('before'), { key: 'room-1' });
+      const seen = await before.data.next();
+      await first.close();
+      await b.pubsub.publish('chat', say('while away 1'), { key: 'room-1' });
+      await a.pubsub.publish('chat', say('while away 2'), { key: 'room-1' });
+
+      await using second = stockClient(b.url);
+      const after = listen(second.trpc.chat.events, { key: 'room-1', lastEventId: seen.id });
+      await after.started;
+      await a.pubsub.publish('chat', say('live'), { key: 'room-1' });
+      expect((await after.data.take(3)).map((item) => item.data.payload.text)).toEqual(['while away 1', 'while away 2', 'live']);
+      await Promise.all([after.data.nothing(50), after.gaps.nothing(50)]);
+    });
+
+    it('gives a late joiner on any server the newest events of a room', async () => {
+      const prefix = uniquePrefix();
+      await using a = await startServer({ pubsub: { engine: redisEngine({ url: redis!.url, prefix }) } });
+      await using b = await startServer({ pubsub: { engine: redisEngine({ url: redis!.url, prefix }) } });
+      await Promise.all([a.pubsub.ready(), b.pubsub.ready()]);
+      for (const text of ['one', 'two', 'three']) await a.pubsub.publish('chat', { user: 'ann', text }, { key: 'lobby' });
+      await using client = stockClient(b.url);
+      const lobby = listen(client.trpc.chat.events, { key: 'lobby', last: 2 });
+      expect((await lobby.data.take(2)).map((item) => item.data.payload.text)).toEqual(['two', 'three']);
+    });
+
+    it('recognises an id from before a flush as foreign: a gap (unknown), never a wrong replay', async () => {
+      const prefix = uniquePrefix();
+      await using srv = await startServer({ pubsub: { engine: redisEngine({ url: redis!.url, prefix }) } });
+      await srv.pubsub.ready();
+      const old = await srv.pubsub.publish('chat', { user: 'ann', text: 'old' }, { key: 'room-1' });
+      await redis!.command('FLUSHALL');
+      await srv.pubsub.publish('chat', { user: 'ann', text: 'new history' }, { key: 'room-1' });
+      await using client = stockClient(srv.url);
+      const room = listen(client.trpc.chat.events, { key: 'room-1', lastEventId: old.id });
+      expect((await room.gaps.next()).data).toMatchObject({ kind: 'gap', reason: 'unknown', after: old.id });
+      await room.data.nothing(50);
+    });
   });
 
   describe('Redis specifics', () => {

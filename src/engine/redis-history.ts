@@ -1,0 +1,208 @@
+/**
+ * History on Redis Streams. Per channel a stream, and per topic a hash
+ * holding the history's epoch, the topic's position counter, each
+ * channel's last position and how far its trimming reached. One Lua script
+ * appends, trims (count and age) and publishes, so the history order and
+ * the live order are one; every key of a topic shares its hash tag
+ * (`{<topic>}`) with the topic's Pub/Sub channel, so on a Cluster it all
+ * lives on one master.
+ *
+ * Ids are `<epoch>:<position>`: the epoch is drawn once per topic history
+ * (a flushed or reset Redis draws a new one, so old ids are recognised as
+ * foreign), the position is the topic's counter (so one cursor orders all
+ * of a topic's channels).
+ * @module
+ */
+import type { Cluster, Redis } from 'ioredis';
+import { ID_PLACEHOLDER, type BrokerHistory } from './broker-history.js';
+import type { BridgeCodec } from './bridge-message.js';
+import { decodeBridgeMessage } from './bridge-message.js';
+import {
+  channelName,
+  HistoryNotSupportedError,
+  parseEventId,
+  randomEpoch,
+  type HistoryPolicy,
+  type HistoryRead,
+  type PubSubEvent,
+  type SubscriptionScope,
+} from './engine.js';
+
+/** The command the engine defines on its publisher (versioned, so other copies never share the name). */
+const APPEND_COMMAND = 'trpcPubsubAppendV1';
+
+/**
+ * KEYS: stream, topic hash. ARGV: Pub/Sub channel, message (id = placeholder),
+ * placeholder, maxEvents, maxAgeMs (0: none), now (ms), candidate epoch, channel name.
+ */
+const APPEND_SCRIPT = `
+local epoch = redis.call('HGET', KEYS[2], 'epoch')
+if not epoch then
+  epoch = ARGV[7]
+  redis.call('HSET', KEYS[2], 'epoch', epoch)
+end
+local n = redis.call('HINCRBY', KEYS[2], 'seq', 1)
+redis.call('XADD', KEYS[1], n .. '-0', 'm', ARGV[2], 't', ARGV[6])
+redis.call('HSET', KEYS[2], 'last:' .. ARGV[8], n)
+local trimmed = nil
+local over = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[4])
+if over > 0 then
+  local old = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', over)
+  trimmed = tonumber(string.match(old[#old][1], '^(%d+)'))
+end
+local maxAge = tonumber(ARGV[5])
+if maxAge > 0 then
+  local cutoff = tonumber(ARGV[6]) - maxAge
+  local old = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 64)
+  for _, entry in ipairs(old) do
+    if tonumber(entry[2][4]) >= cutoff then break end
+    local position = tonumber(string.match(entry[1], '^(%d+)'))
+    if trimmed == nil or position > trimmed then trimmed = position end
+  end
+end
+if trimmed ~= nil then
+  redis.call('XTRIM', KEYS[1], 'MINID', (trimmed + 1) .. '-0')
+  local before = tonumber(redis.call('HGET', KEYS[2], 'trim:' .. ARGV[8]) or '0')
+  if trimmed > before then redis.call('HSET', KEYS[2], 'trim:' .. ARGV[8], trimmed) end
+end
+local id = epoch .. ':' .. n
+local i, j = string.find(ARGV[2], ARGV[3], 1, true)
+redis.call('PUBLISH', ARGV[1], string.sub(ARGV[2], 1, i - 1) .. id .. string.sub(ARGV[2], j + 1))
+return id
+`;
+
+type Append = (stream: string, hash: string, ...args: string[]) => Promise<string>;
+
+/** One channel's kept events, as read. */
+interface ChannelRead {
+  readonly events: { position: number; event: PubSubEvent }[];
+  /** The newest position dropped from the channel by trimming (0: none). */
+  readonly trimmed: number;
+}
+
+/** Options of {@link RedisHistory}. */
+export interface RedisHistoryOptions {
+  /** The key prefix (the engine's channel prefix). */
+  prefix: string;
+  /** How bridge messages are encoded. */
+  codec: BridgeCodec;
+  /** The topic's history policy (for the age bound on reads). */
+  policyOf: (topic: string) => HistoryPolicy | undefined;
+  /** Clock. @default Date.now */
+  now?: () => number;
+}
+
+/** History on Redis Streams (see the module comment). */
+export class RedisHistory implements BrokerHistory {
+  readonly #client: Redis | Cluster;
+  readonly #append: Append;
+  readonly #options: RedisHistoryOptions;
+  readonly #now: () => number;
+
+  constructor(client: Redis | Cluster, options: RedisHistoryOptions) {
+    this.#client = client;
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+    const scripted = client as (Redis | Cluster) & Partial<Record<typeof APPEND_COMMAND, Append>>;
+    if (typeof scripted[APPEND_COMMAND] !== 'function') scripted.defineCommand(APPEND_COMMAND, { numberOfKeys: 2, lua: APPEND_SCRIPT });
+    const append = scripted[APPEND_COMMAND];
+    if (append === undefined) throw new Error(`ioredis defineCommand did not define ${APPEND_COMMAND}`);
+    this.#append = (...args) => append.apply(client, args);
+  }
+
+  /** The stream key of `channel` (of `topic`). */
+  streamOf(topic: string, channel: string): string {
+    return `${this.#options.prefix}:{${topic}}:s:${channel}`;
+  }
+
+  /** The hash key of `topic`'s history. */
+  hashOf(topic: string): string {
+    return `${this.#options.prefix}:{${topic}}:h`;
+  }
+
+  append(brokerChannel: string, event: PubSubEvent, channel: string, text: string, policy: HistoryPolicy): Promise<string> {
+    return this.#append(
+      this.streamOf(event.topic, channel),
+      this.hashOf(event.topic),
+      brokerChannel,
+      text,
+      ID_PLACEHOLDER,
+      String(policy.maxEvents),
+      String(policy.maxAgeMs ?? 0),
+      String(event.ts),
+      randomEpoch(),
+      channel,
+    );
+  }
+
+  async since(scope: SubscriptionScope, cursor: string): Promise<HistoryRead> {
+    const topic = this.#topicOf(scope);
+    const meta = await this.#client.hgetall(this.hashOf(topic));
+    const epoch = meta['epoch'];
+    const head = epoch === undefined ? undefined : `${epoch}:${meta['seq'] ?? '0'}`;
+    const parsed = parseEventId(cursor);
+    const position = parsed !== undefined && /^\d{1,15}$/.test(parsed.position) ? Number(parsed.position) : undefined;
+    if (epoch === undefined || parsed?.epoch !== epoch || position === undefined || position > Number(meta['seq'] ?? 0)) {
+      return { ok: false, reason: 'unknown', cursor: head };
+    }
+    const found: { position: number; event: PubSubEvent }[] = [];
+    for (const channel of this.#channelsOf(scope, meta)) {
+      const read = await this.#read(topic, channel, epoch, `${position + 1}-0`, undefined);
+      const lastKnown = Number(meta[`last:${channel}`] ?? 0);
+      if (position < read.trimmed && lastKnown > position) return { ok: false, reason: 'expired', cursor: head };
+      found.push(...read.events.filter((e) => e.position > position));
+    }
+    found.sort((a, b) => a.position - b.position);
+    return { ok: true, events: found.map((f) => f.event), cursor: found.length > 0 ? found[found.length - 1]!.event.id : head };
+  }
+
+  async latest(scope: SubscriptionScope, n: number): Promise<HistoryRead> {
+    const topic = this.#topicOf(scope);
+    const meta = await this.#client.hgetall(this.hashOf(topic));
+    const epoch = meta['epoch'];
+    if (epoch === undefined) return { ok: true, events: [], cursor: undefined };
+    const found: { position: number; event: PubSubEvent }[] = [];
+    for (const channel of this.#channelsOf(scope, meta)) found.push(...(await this.#read(topic, channel, epoch, '-', n)).events);
+    found.sort((a, b) => a.position - b.position);
+    const events = found.slice(Math.max(0, found.length - n)).map((f) => f.event);
+    return { ok: true, events, cursor: events.at(-1)?.id ?? `${epoch}:${meta['seq'] ?? '0'}` };
+  }
+
+  #topicOf(scope: SubscriptionScope): string {
+    // One cursor orders one topic's channels; across topics there is no common order yet.
+    if (scope.kind === 'all') throw new HistoryNotSupportedError('redis engine (for every topic at once)');
+    return scope.topic;
+  }
+
+  #channelsOf(scope: SubscriptionScope, meta: Record<string, string>): string[] {
+    if (scope.kind === 'channel') return [channelName(scope.topic, scope.key)];
+    return Object.keys(meta)
+      .filter((field) => field.startsWith('last:'))
+      .map((field) => field.slice('last:'.length));
+  }
+
+  /** A channel's kept events from `start` (or the newest `count`), oldest first, with the age bound applied. */
+  async #read(topic: string, channel: string, epoch: string, start: string, count: number | undefined): Promise<ChannelRead> {
+    const stream = this.streamOf(topic, channel);
+    const [entries, trim] = await Promise.all([
+      count === undefined ? this.#client.xrange(stream, start, '+') : this.#client.xrevrange(stream, '+', '-', 'COUNT', count).then((e) => e.reverse()),
+      this.#client.hget(this.hashOf(topic), `trim:${channel}`),
+    ]);
+    const maxAgeMs = this.#options.policyOf(topic)?.maxAgeMs;
+    const cutoff = maxAgeMs === undefined ? -Infinity : this.#now() - maxAgeMs;
+    let trimmed = Number(trim ?? 0);
+    const events: { position: number; event: PubSubEvent }[] = [];
+    for (const [entryId, fields] of entries) {
+      const position = Number(entryId.slice(0, entryId.indexOf('-')));
+      const text = fields[1] ?? '';
+      if (Number(fields[3]) < cutoff) {
+        trimmed = Math.max(trimmed, position);
+        continue;
+      }
+      const id = `${epoch}:${position}`;
+      const decoded = decodeBridgeMessage(text.replace(ID_PLACEHOLDER, id), this.#options.codec);
+      if (decoded.ok) events.push({ position, event: decoded.message.event });
+    }
+    return { events, trimmed };
+  }
+}
