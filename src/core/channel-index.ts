@@ -1,4 +1,4 @@
-import type { PubSubEvent } from '../../client/protocol.js';
+import type { GapSignal, PubSubEvent } from '../../client/protocol.js';
 import type { EncodedEvent } from './encoded-event.js';
 import { channelName, scopeName, type SubscriptionScope } from './scope.js';
 
@@ -6,6 +6,8 @@ import { channelName, scopeName, type SubscriptionScope } from './scope.js';
 export interface Sink {
   /** Called synchronously for each event in the sink's scope; must not throw. */
   deliver(encoded: EncodedEvent): void;
+  /** Events of its scope may have been lost on the way (a broker connection dropped): tell the consumer. */
+  lost(gap: GapSignal, cursor: string): void;
 }
 
 /** Told when a scope gains its first sink or loses its last (engines subscribe to brokers there). */
@@ -71,6 +73,15 @@ export class ChannelIndex {
       if (topic !== undefined) for (const sink of topic) sink.deliver(encoded);
     }
     for (const sink of this.#allTopics) sink.deliver(encoded);
+  }
+
+  /** Calls `visit` for every sink that receives events of `topic` (its channels, every key, every topic). */
+  forEachOfTopic(topic: string, visit: (sink: Sink) => void): void {
+    for (const [name, sinks] of this.#byChannel) {
+      if (name === topic || name.startsWith(`${topic}:`)) for (const sink of sinks) visit(sink);
+    }
+    for (const sink of this.#byTopic.get(topic) ?? []) visit(sink);
+    for (const sink of this.#allTopics) visit(sink);
   }
 
   #setFor(scope: SubscriptionScope, create: true): Set<Sink>;

@@ -86,6 +86,7 @@ export class PubSubCore implements SubscriptionHost {
       topics: this.topics.names,
       history: (topic) => this.topics.find(topic)?.history,
       deliver: (event) => this.#index.dispatch(new EncodedEvent(event)),
+      gap: (topic, reason, after) => this.#lost(topic, reason, after),
     });
   }
 
@@ -207,6 +208,19 @@ export class PubSubCore implements SubscriptionHost {
     this.#state = 'closed';
     this.#closing ??= this.#engine.close();
     return this.#closing;
+  }
+
+  /** The engine says events of `topic` were lost on the way here: every local subscriber of it gets a gap. */
+  #lost(topic: string, reason: GapReason, after: string | undefined): void {
+    const gap: GapSignal = { kind: 'gap', topic, reason, after: after ?? '', ts: this.#now() };
+    const cursor = after ?? `${this.instanceId}:0`;
+    let told = 0;
+    this.#index.forEachOfTopic(topic, (sink) => {
+      told++;
+      sink.lost(gap, cursor);
+    });
+    this.counters.gaps += told;
+    this.logger.warn('events may have been lost on the way from the broker; subscribers told with a gap', { topic, reason, subscribers: told });
   }
 
   #gap(scope: SubscriptionScope, reason: GapReason, after: string): GapSignal {

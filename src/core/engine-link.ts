@@ -9,7 +9,7 @@
  */
 import { TRPCError } from '@trpc/server';
 import type { ChannelKey, PubSubEvent } from '../../client/protocol.js';
-import type { Engine, EngineHealth, EventDraft, HistoryRead } from '../engine/engine.js';
+import type { Engine, EngineContext, EngineHealth, EventDraft, HistoryRead } from '../engine/engine.js';
 import { HISTORY_NOT_SUPPORTED } from '../engine/engine.js';
 import type { Logger } from './logger.js';
 import { channelName, scopeName, type SubscriptionScope } from './scope.js';
@@ -23,6 +23,7 @@ export interface EngineLinkOptions {
   readonly topics: readonly string[];
   readonly history: (topic: string) => HistoryPolicy | undefined;
   readonly deliver: (event: PubSubEvent) => void;
+  readonly gap: EngineContext['gap'];
 }
 
 /** A history read, or `unsupported` when the engine keeps none. */
@@ -47,6 +48,7 @@ export class EngineLink {
           instanceId: options.instanceId,
           topics: options.topics,
           history: options.history,
+          gap: options.gap,
         }),
       'start',
     );

@@ -125,6 +125,13 @@ export abstract class Subscription implements Sink {
     this.core.detach(this);
   }
 
+  /** {@link Sink.lost}: a gap while live (its scope's key added); ignored while starting, whose replay comes after. */
+  lost(gap: GapSignal, cursor: string): void {
+    if (this.state !== SubscriptionState.LIVE) return;
+    if (this.allowed !== undefined && gap.topic !== undefined && !this.allowed.has(gap.topic)) return;
+    this.onGap(this.scope.kind === 'channel' && this.scope.key !== undefined ? { ...gap, key: this.scope.key } : gap, cursor);
+  }
+
   /** {@link Sink.deliver}: from the index, in channel order. */
   deliver(encoded: EncodedEvent): void {
     if (this.state === SubscriptionState.LIVE) {

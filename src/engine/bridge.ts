@@ -26,6 +26,7 @@ import {
 import { formatEventId, sortablePosition } from './event-id.js';
 import { channelName } from './engine.js';
 import { PublishGates } from './publish-gates.js';
+import { BrokerCatchUp } from './catch-up.js';
 import { RecentIds } from './recent-ids.js';
 
 export type { BrokerLink, BrokerLinkEvents, BrokerPubSub } from './broker-link.js';
@@ -101,6 +102,12 @@ export class BridgeEngine implements Engine {
   readonly #link: BrokerLink;
   readonly #makeHistory: BridgeEngineOptions['history'];
   #history: BrokerHistory | undefined;
+  readonly #catchUp = new BrokerCatchUp({
+    history: () => this.#history,
+    context: () => this.#context,
+    deliver: (event) => this.#deliver(event),
+    log: (level, message, fields) => this.#log(level, message, fields),
+  });
   readonly #channels: BrokerChannels;
   readonly #gates = new PublishGates();
   readonly #recent = new RecentIds();
@@ -165,7 +172,13 @@ export class BridgeEngine implements Engine {
     await this.#link.connect({
       log: (level, message, fields) => this.#log(level, message, fields),
       lost: () => this.#brokerLost(),
-      restored: () => this.#channels.resync(),
+      listenerLost: () => {
+        if (this.#closing === undefined) this.#catchUp.lost(this.#channels.topics());
+      },
+      restored: () => {
+        this.#channels.resync();
+        void this.#catchUp.restored();
+      },
     });
   }
 
@@ -211,8 +224,10 @@ export class BridgeEngine implements Engine {
   }
 
   /** Subscribes the broker channels of `scope` (one topic, or every topic) if this is their first local scope. */
-  listen(scope: SubscriptionScope): Promise<void> {
-    return this.#channels.change(this.#channelsOf(scope), +1);
+  async listen(scope: SubscriptionScope): Promise<void> {
+    const channels = this.#channelsOf(scope);
+    await this.#channels.change(channels, +1);
+    await Promise.all(channels.map(([topic]) => this.#catchUp.listening(topic)));
   }
 
   /** Releases the broker channels of `scope` that no other local scope needs. */
@@ -292,18 +307,30 @@ export class BridgeEngine implements Engine {
       return;
     }
     const { origin, event } = decoded.message;
+    if (this.#catchUp.hold(event)) return;
+    if (this.#deliver(event) && origin === this.#instanceId) this.#stats.own++;
+  }
+
+  /**
+   * Delivers `event` locally, once: an id seen again (a catch-up overlapping
+   * live events, a broker echo) is dropped. Returns whether it was delivered.
+   */
+  #deliver(event: PubSubEvent): boolean {
+    const context = this.#context;
+    if (context === undefined || this.#closing !== undefined) return false;
     if (!this.#recent.add(event.id)) {
       this.#stats.duplicates++;
-      this.#log('debug', 'dropped duplicate bridged event', { channel, id: event.id, origin });
-      return;
+      this.#log('debug', 'dropped duplicate bridged event', { topic: event.topic, id: event.id });
+      return false;
     }
     this.#stats.delivered++;
-    if (origin === this.#instanceId) this.#stats.own++;
+    this.#catchUp.seen(event);
     try {
       context.deliver(event);
     } catch (error) {
-      this.#log('error', 'local delivery failed', { channel, id: event.id, error: String(error) });
+      this.#log('error', 'local delivery failed', { topic: event.topic, id: event.id, error: String(error) });
     }
+    return true;
   }
 
   async #close(): Promise<void> {
@@ -320,6 +347,7 @@ export class BridgeEngine implements Engine {
       await Promise.race([pending, bound]);
       clearTimeout(timer);
       this.#recent.clear();
+      this.#catchUp.clear();
     }
   }
 }

@@ -53,6 +53,11 @@ export class BrokerChannels {
     return [...this.#channels.values()].filter((s) => s.subId !== undefined).map((s) => s.channel);
   }
 
+  /** Topics some local scope listens to now. */
+  topics(): string[] {
+    return [...new Set([...this.#channels.values()].filter((s) => s.refs > 0).map((s) => s.topic))];
+  }
+
   /** The broker subscribe of `channel` while it is in flight (never rejects). */
   subscribing(channel: string): Promise<void> | undefined {
     return this.#channels.get(channel)?.subscribing;

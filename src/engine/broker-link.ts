@@ -25,7 +25,13 @@ export interface BrokerLinkEvents {
   log(level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>): void;
   /** The broker connection was lost: publishes waiting for a subscription in flight stop waiting (and fail while degraded). */
   lost(): void;
-  /** The broker connection is back: broker channels that need a subscription get one again. */
+  /**
+   * The connection that receives (subscribes, listens) was lost: events
+   * published meanwhile will not reach this instance, so each topic it
+   * listens to is caught up (or its subscribers told) at the next `restored`.
+   */
+  listenerLost(): void;
+  /** The broker connection is back (and listening again): broker channels that need a subscription get one, missed events are caught up. */
   restored(): void;
 }
 

@@ -73,6 +73,13 @@ export interface EngineContext {
   readonly topics: readonly string[];
   /** The history policy of `topic`, `undefined` when it keeps none. */
   history(topic: string): HistoryPolicy | undefined;
+  /**
+   * Events of `topic` published elsewhere may not have reached this
+   * instance (its broker connection dropped) and history cannot give them
+   * back: the core tells every local subscriber of the topic with a gap.
+   * @param after the id of the last event of `topic` this instance delivered, when known
+   */
+  gap(topic: string, reason: 'expired' | 'unknown' | 'unsupported', after: string | undefined): void;
 }
 
 /**

@@ -35,6 +35,7 @@ export class PostgresPubSub implements BrokerPubSub {
   readonly #readyWaiters = new Set<() => void>();
   #log: Log = () => {};
   #onLost: () => void = () => {};
+  #onListening: () => void = () => {};
   #nextId = 1;
   #listener: ListenClient | undefined;
   #listened = new Set<string>();
@@ -55,11 +56,12 @@ export class PostgresPubSub implements BrokerPubSub {
   /**
    * Opens the listening connection; resolves once it listens, or after its
    * first failure (it keeps retrying). `onLost` is called each time the
-   * listening connection is lost.
+   * listening connection is lost, `onListening` each time it listens (again).
    */
-  start(log: Log, onLost: () => void = () => {}): Promise<void> {
+  start(log: Log, onLost: () => void = () => {}, onListening: () => void = () => {}): Promise<void> {
     this.#log = log;
     this.#onLost = onLost;
+    this.#onListening = onListening;
     if (this.#started) return Promise.resolve();
     this.#started = true;
     return this.#connect();
@@ -161,6 +163,7 @@ export class PostgresPubSub implements BrokerPubSub {
     this.#attempt = 0;
     this.#lastError = undefined;
     this.#flush(this.#readyWaiters);
+    this.#onListening();
   }
 
   async #open(): Promise<ListenClient> {

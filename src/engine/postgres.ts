@@ -71,7 +71,14 @@ export class PostgresEngine extends BridgeEngine {
     const link: BrokerLink = {
       connect: (events) => {
         log = events.log;
-        return broker.start(events.log, events.lost);
+        return broker.start(
+          events.log,
+          () => {
+            events.lost();
+            events.listenerLost();
+          },
+          () => events.restored(),
+        );
       },
       health: () => broker.health(),
       disconnect: async () => {

@@ -130,13 +130,28 @@ class RedisLink implements BrokerLink {
     const hooks = {
       log,
       onReady: () => {
-        if (this.#watches.every((w) => w.ready)) events.restored();
+        if (!this.#watches.every((w) => w.ready)) return;
+        // A standalone subscriber resubscribes as it becomes ready: a PING behind those SUBSCRIBEs
+        // answers once they are effective, so that a catch-up from history misses nothing.
+        const subscriber = this.resolved.subscriber;
+        const effective = subscriber === undefined || subscriber.isCluster ? Promise.resolve() : (subscriber as RedisInstance).ping().then(
+          () => undefined,
+          () => undefined,
+        );
+        void effective.then(() => events.restored());
       },
       onLost: () => events.lost(),
     };
     const { publisher, subscriber, owned } = this.resolved;
     if (publisher !== undefined) this.#watches.push(new RedisConnectionWatch('publisher', publisher, hooks));
-    if (subscriber !== undefined) this.#watches.push(new RedisConnectionWatch('subscriber', subscriber, hooks));
+    const subscriberHooks = {
+      ...hooks,
+      onLost: () => {
+        events.lost();
+        events.listenerLost();
+      },
+    };
+    if (subscriber !== undefined) this.#watches.push(new RedisConnectionWatch('subscriber', subscriber, subscriberHooks));
     if (owned) {
       for (const watch of this.#watches) {
         (watch.client as RedisInstance).connect().catch(() => {

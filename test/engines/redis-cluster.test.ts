@@ -124,10 +124,10 @@ describe.skipIf(suite.skip)(suite.title, () => {
       const room = await onB.listen({ topic: 'chat', key: 'r1' });
       const everything = await onA.listen({ topic: 'allTopics' });
       await Promise.all([a.settled(), b.settled()]);
-      expect(await cluster!.channels(`${prefix}:*`)).toEqual([`${prefix}:{chat}`, `${prefix}:{news}`, `${prefix}:{tick}`]);
+      expect(await cluster!.channels(`${prefix}:*`)).toEqual([`${prefix}:{chat}`, `${prefix}:{feed}`, `${prefix}:{news}`, `${prefix}:{tick}`]);
       await onA.trpc.chat.publish.mutate({ key: 'r1', data: { user: 'ann', text: 'from a client on A' } });
       const news = await b.publish('news', { title: 'from server code on B' });
-      expect((await room.events.next()).data.payload).toEqual({ user: 'ann', text: 'from a client on A' });
+      expect((await room.events.next()).data).toMatchObject({ kind: 'event', payload: { user: 'ann', text: 'from a client on A' } });
       // chat and news live on different cluster masters: there is no order across topics (PROTOCOL §9).
       const both = await everything.events.take(2);
       const byTopic = new Map(both.map((event) => [event.data.topic, event]));

@@ -6,7 +6,7 @@ import type { SubscriptionScope } from '../../src/core/scope.js';
 
 function recordingSink() {
   const got: string[] = [];
-  const sink: Sink = { deliver: (encoded) => got.push(encoded.event.id) };
+  const sink: Sink = { deliver: (encoded) => got.push(encoded.event.id), lost: () => {} };
   return { sink, got };
 }
 const event = (id: string, topic: string, key?: string | number): PubSubEvent => ({ id, kind: 'event', topic, payload: null, ts: 0, ...(key === undefined ? {} : { key }) });

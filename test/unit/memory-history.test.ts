@@ -22,6 +22,7 @@ function started(policies: Record<string, HistoryPolicy | undefined>) {
     instanceId: 'test',
     topics: Object.keys(policies),
     history: (topic) => policies[topic],
+    gap: () => {},
   };
   engine.start(context);
   const publish = (topic: string, key: string | undefined, text: string) =>
