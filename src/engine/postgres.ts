@@ -8,6 +8,7 @@ import type { Pool } from 'pg';
 import { pg } from './postgres-peer.js';
 import type { BridgeCodec } from './bridge-message.js';
 import { BridgeEngine, DEFAULT_PREFIX, type BrokerLink, type BrokerLinkEvents } from './bridge.js';
+import { PostgresHistory } from './postgres-history.js';
 import { PostgresPubSub } from './postgres-pubsub.js';
 
 export { PostgresPubSub } from './postgres-pubsub.js';
@@ -38,6 +39,13 @@ export interface PostgresEngineOptions {
   codec?: BridgeCodec;
   /** Reconnect backoff of the listening connection, in ms. @default { min: 100, max: 2000 } */
   reconnectDelayMs?: { min: number; max: number };
+  /**
+   * Keep the history of topics with a `history` policy in PostgreSQL (tables
+   * `trpc_pubsub_topics`, `trpc_pubsub_channels`, `trpc_pubsub_events`,
+   * created if missing), for resume on any instance; `false` keeps none.
+   * @default true
+   */
+  history?: boolean;
 }
 
 /**
@@ -62,8 +70,9 @@ export class PostgresEngine extends BridgeEngine {
     }
     const ownedPool =
       options.pool === undefined ? new pg.Pool({ connectionString, max: 4, connectionTimeoutMillis: 5000, keepAlive: true }) : undefined;
+    const pool = options.pool ?? ownedPool!;
     const broker = new PostgresPubSub({
-      pool: options.pool ?? ownedPool!,
+      pool,
       connectionString,
       reconnectDelayMs: options.reconnectDelayMs,
     });
@@ -93,6 +102,8 @@ export class PostgresEngine extends BridgeEngine {
       maxMessageBytes: POSTGRES_MAX_NOTIFY_BYTES,
       channelName: postgresChannelName,
       link,
+      // History in three tables (created if missing), appended and notified in one transaction.
+      history: options.history === false ? undefined : (deps) => new PostgresHistory(pool, deps),
     });
     this.broker = broker;
     ownedPool?.on('error', (error: Error) => log('debug', 'idle postgres connection failed', { error: error.message }));

@@ -19,7 +19,7 @@ const engines: PostgresEngine[] = [];
 
 describe.skipIf(suite.skip)(suite.title, () => {
   describeEngineContract('shared contract, three instances', {
-    history: false,
+    history: true,
     instances: 3,
     createEngine: (prefix) => {
       const engine = postgresEngine({ connectionString: suite.url, channelPrefix: prefix });

@@ -1,0 +1,225 @@
+/**
+ * History in PostgreSQL: three tables (created if missing) hold each
+ * topic's epoch and position counter, each channel's last position and how
+ * far trimming reached, and the events. One transaction takes the topic's
+ * next position (its row lock orders the topic's publishes), inserts the
+ * event, trims by count and age, and `NOTIFY`s the message with its id in
+ * place: the history order and the live (commit) order are one.
+ * @module
+ */
+import type { Pool } from 'pg';
+import { ID_PLACEHOLDER, type BrokerHistory } from './broker-history.js';
+import type { BridgeCodec } from './bridge-message.js';
+import { decodeBridgeMessage } from './bridge-message.js';
+import {
+  channelName,
+  HistoryNotSupportedError,
+  parseEventId,
+  randomEpoch,
+  type HistoryPolicy,
+  type HistoryRead,
+  type PubSubEvent,
+  type SubscriptionScope,
+} from './engine.js';
+
+const SCHEMA = `
+SELECT pg_advisory_xact_lock(hashtext('trpc_pubsub_schema'));
+CREATE TABLE IF NOT EXISTS trpc_pubsub_topics (prefix text NOT NULL, topic text NOT NULL, epoch text NOT NULL, seq bigint NOT NULL, PRIMARY KEY (prefix, topic));
+CREATE TABLE IF NOT EXISTS trpc_pubsub_channels (prefix text NOT NULL, topic text NOT NULL, channel text NOT NULL, last bigint NOT NULL, trimmed bigint NOT NULL DEFAULT 0, PRIMARY KEY (prefix, topic, channel));
+CREATE TABLE IF NOT EXISTS trpc_pubsub_events (prefix text NOT NULL, topic text NOT NULL, channel text NOT NULL, position bigint NOT NULL, ts bigint NOT NULL, message text NOT NULL, PRIMARY KEY (prefix, topic, channel, position));
+`;
+
+/** Options of {@link PostgresHistory}. */
+export interface PostgresHistoryOptions {
+  /** The engine's channel prefix (a column of every table). */
+  prefix: string;
+  codec: BridgeCodec;
+  policyOf: (topic: string) => HistoryPolicy | undefined;
+  now?: () => number;
+}
+
+interface Row {
+  position: string;
+  ts: string;
+  message: string;
+}
+
+/** History in PostgreSQL (see the module comment). */
+export class PostgresHistory implements BrokerHistory {
+  readonly #pool: Pool;
+  readonly #options: PostgresHistoryOptions;
+  readonly #now: () => number;
+  #schema: Promise<void> | undefined;
+  /** Per topic: the last append in flight, so that one instance's appends keep the order they were called in. */
+  readonly #tails = new Map<string, Promise<unknown>>();
+
+  constructor(pool: Pool, options: PostgresHistoryOptions) {
+    this.#pool = pool;
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  append(brokerChannel: string, event: PubSubEvent, channel: string, text: string, policy: HistoryPolicy): Promise<string> {
+    const previous = this.#tails.get(event.topic) ?? Promise.resolve();
+    const appended = previous.then(() => this.#append(brokerChannel, event, channel, text, policy));
+    const tail = appended.catch(() => undefined);
+    this.#tails.set(event.topic, tail);
+    void tail.then(() => {
+      if (this.#tails.get(event.topic) === tail) this.#tails.delete(event.topic);
+    });
+    return appended;
+  }
+
+  async #append(brokerChannel: string, event: PubSubEvent, channel: string, text: string, policy: HistoryPolicy): Promise<string> {
+    await this.#ensureSchema();
+    const { prefix } = this.#options;
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      const topic = await client.query<{ epoch: string; seq: string }>(
+        `INSERT INTO trpc_pubsub_topics (prefix, topic, epoch, seq) VALUES ($1, $2, $3, 1)
+         ON CONFLICT (prefix, topic) DO UPDATE SET seq = trpc_pubsub_topics.seq + 1 RETURNING epoch, seq`,
+        [prefix, event.topic, randomEpoch()],
+      );
+      const { epoch, seq } = topic.rows[0]!;
+      await client.query('INSERT INTO trpc_pubsub_events (prefix, topic, channel, position, ts, message) VALUES ($1, $2, $3, $4, $5, $6)', [
+        prefix,
+        event.topic,
+        channel,
+        seq,
+        event.ts,
+        text,
+      ]);
+      await client.query(
+        `INSERT INTO trpc_pubsub_channels (prefix, topic, channel, last) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (prefix, topic, channel) DO UPDATE SET last = EXCLUDED.last`,
+        [prefix, event.topic, channel, seq],
+      );
+      const cutoff = policy.maxAgeMs === undefined ? null : event.ts - policy.maxAgeMs;
+      await client.query(
+        `WITH keep AS (
+           SELECT position FROM trpc_pubsub_events WHERE prefix = $1 AND topic = $2 AND channel = $3
+           ORDER BY position DESC OFFSET $4 - 1 LIMIT 1
+         ), doomed AS (
+           DELETE FROM trpc_pubsub_events WHERE prefix = $1 AND topic = $2 AND channel = $3
+             AND (position < COALESCE((SELECT position FROM keep), 0) OR ($5::bigint IS NOT NULL AND ts < $5::bigint))
+           RETURNING position
+         )
+         UPDATE trpc_pubsub_channels SET trimmed = GREATEST(trimmed, (SELECT max(position) FROM doomed))
+         WHERE prefix = $1 AND topic = $2 AND channel = $3 AND (SELECT max(position) FROM doomed) IS NOT NULL`,
+        [prefix, event.topic, channel, policy.maxEvents, cutoff],
+      );
+      const id = `${epoch}:${seq}`;
+      await client.query('SELECT pg_notify($1, replace($2, $3, $4))', [brokerChannel, text, ID_PLACEHOLDER, id]);
+      await client.query('COMMIT');
+      return id;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async since(scope: SubscriptionScope, cursor: string): Promise<HistoryRead> {
+    const topic = this.#topicOf(scope);
+    const meta = await this.#meta(topic);
+    const head = meta === undefined ? undefined : `${meta.epoch}:${meta.seq}`;
+    const parsed = parseEventId(cursor);
+    const position = parsed !== undefined && /^\d{1,15}$/.test(parsed.position) ? Number(parsed.position) : undefined;
+    if (meta === undefined || parsed?.epoch !== meta.epoch || position === undefined || position > meta.seq) {
+      return { ok: false, reason: 'unknown', cursor: head };
+    }
+    const channels = await this.#channels(scope, topic);
+    const cutoff = this.#cutoff(topic);
+    const found: { position: number; event: PubSubEvent }[] = [];
+    for (const { channel, trimmed } of channels) {
+      const rows = await this.#rows(topic, channel, `position > $4 ORDER BY position`, [position]);
+      let dropped = trimmed;
+      for (const row of rows) {
+        if (Number(row.ts) < cutoff) dropped = Math.max(dropped, Number(row.position));
+        else found.push(this.#decode(meta.epoch, row));
+      }
+      if (position < dropped) return { ok: false, reason: 'expired', cursor: head };
+    }
+    found.sort((a, b) => a.position - b.position);
+    const events = found.filter((f) => !Number.isNaN(f.position)).map((f) => f.event);
+    return { ok: true, events, cursor: events.at(-1)?.id ?? head };
+  }
+
+  async latest(scope: SubscriptionScope, n: number): Promise<HistoryRead> {
+    const topic = this.#topicOf(scope);
+    const meta = await this.#meta(topic);
+    if (meta === undefined) return { ok: true, events: [], cursor: undefined };
+    const cutoff = this.#cutoff(topic);
+    const found: { position: number; event: PubSubEvent }[] = [];
+    for (const { channel } of await this.#channels(scope, topic)) {
+      const rows = await this.#rows(topic, channel, `ts >= $4 ORDER BY position DESC LIMIT $5`, [Number.isFinite(cutoff) ? cutoff : 0, n]);
+      for (const row of rows) found.push(this.#decode(meta.epoch, row));
+    }
+    found.sort((a, b) => a.position - b.position);
+    const events = found.slice(Math.max(0, found.length - n)).map((f) => f.event);
+    return { ok: true, events, cursor: events.at(-1)?.id ?? `${meta.epoch}:${meta.seq}` };
+  }
+
+  #ensureSchema(): Promise<void> {
+    this.#schema ??= (async () => {
+      const client = await this.#pool.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query(SCHEMA);
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        this.#schema = undefined;
+        throw error;
+      } finally {
+        client.release();
+      }
+    })();
+    return this.#schema;
+  }
+
+  #topicOf(scope: SubscriptionScope): string {
+    if (scope.kind === 'all') throw new HistoryNotSupportedError('postgres engine (for every topic at once)');
+    return scope.topic;
+  }
+
+  #cutoff(topic: string): number {
+    const maxAgeMs = this.#options.policyOf(topic)?.maxAgeMs;
+    return maxAgeMs === undefined ? -Infinity : this.#now() - maxAgeMs;
+  }
+
+  async #meta(topic: string): Promise<{ epoch: string; seq: number } | undefined> {
+    await this.#ensureSchema();
+    const result = await this.#pool.query<{ epoch: string; seq: string }>('SELECT epoch, seq FROM trpc_pubsub_topics WHERE prefix = $1 AND topic = $2', [
+      this.#options.prefix,
+      topic,
+    ]);
+    const row = result.rows[0];
+    return row === undefined ? undefined : { epoch: row.epoch, seq: Number(row.seq) };
+  }
+
+  async #channels(scope: SubscriptionScope, topic: string): Promise<{ channel: string; trimmed: number }[]> {
+    const single = scope.kind === 'channel' ? channelName(scope.topic, scope.key) : null;
+    const result = await this.#pool.query<{ channel: string; trimmed: string }>(
+      'SELECT channel, trimmed FROM trpc_pubsub_channels WHERE prefix = $1 AND topic = $2 AND ($3::text IS NULL OR channel = $3::text)',
+      [this.#options.prefix, topic, single],
+    );
+    return result.rows.map((row) => ({ channel: row.channel, trimmed: Number(row.trimmed) }));
+  }
+
+  async #rows(topic: string, channel: string, where: string, params: unknown[]): Promise<Row[]> {
+    const result = await this.#pool.query<Row>(
+      `SELECT position, ts, message FROM trpc_pubsub_events WHERE prefix = $1 AND topic = $2 AND channel = $3 AND ${where}`,
+      [this.#options.prefix, topic, channel, ...params],
+    );
+    return result.rows;
+  }
+
+  #decode(epoch: string, row: Row): { position: number; event: PubSubEvent } {
+    const id = `${epoch}:${row.position}`;
+    const decoded = decodeBridgeMessage(row.message.replace(ID_PLACEHOLDER, id), this.#options.codec);
+    return decoded.ok ? { position: Number(row.position), event: decoded.message.event } : { position: Number.NaN, event: undefined as never };
+  }
+}
