@@ -10,7 +10,8 @@
  * Ids are `<epoch>:<position>`: the epoch is drawn once per topic history
  * (a flushed or reset Redis draws a new one, so old ids are recognised as
  * foreign), the position is the topic's counter (so one cursor orders all
- * of a topic's channels).
+ * of a topic's channels). A topic with `maxAgeMs` lets an idle channel's
+ * stream expire after that long (a resume from before then is `expired`).
  * @module
  */
 import type { Cluster, Redis } from 'ioredis';
@@ -60,6 +61,7 @@ if maxAge > 0 then
     if trimmed == nil or position > trimmed then trimmed = position end
   end
 end
+if maxAge > 0 then redis.call('PEXPIRE', KEYS[1], maxAge) end
 if trimmed ~= nil then
   redis.call('XTRIM', KEYS[1], 'MINID', (trimmed + 1) .. '-0')
   local before = tonumber(redis.call('HGET', KEYS[2], 'trim:' .. ARGV[8]) or '0')
@@ -149,8 +151,12 @@ export class RedisHistory implements BrokerHistory {
     for (const channel of this.#channelsOf(scope, meta)) {
       const read = await this.#read(topic, channel, epoch, `${position + 1}-0`, undefined);
       const lastKnown = Number(meta[`last:${channel}`] ?? 0);
-      if (position < read.trimmed && lastKnown > position) return { ok: false, reason: 'expired', cursor: head };
-      found.push(...read.events.filter((e) => e.position > position));
+      const kept = read.events.filter((e) => e.position > position);
+      // Trimmed past the cursor, or the channel had newer events than the cursor and none is kept (an idle stream expired).
+      if (position < read.trimmed || (lastKnown > position && !kept.some((e) => e.position === lastKnown))) {
+        return { ok: false, reason: 'expired', cursor: head };
+      }
+      found.push(...kept);
     }
     found.sort((a, b) => a.position - b.position);
     return { ok: true, events: found.map((f) => f.event), cursor: found.length > 0 ? found[found.length - 1]!.event.id : head };

@@ -91,6 +91,19 @@ describe.skipIf(suite.skip)(suite.title, () => {
       expect((await lobby.data.take(2)).map((item) => item.data.payload.text)).toEqual(['two', 'three']);
     });
 
+    it('lets an idle channel of a topic with maxAgeMs expire from Redis, and a resume from before then is expired', async () => {
+      const prefix = uniquePrefix();
+      const aging = defineTopics({ pings: topic({ key: z.string(), payload: z.number(), history: { maxEvents: 10, maxAgeMs: 50 } }) });
+      await using pubsub = createPubSub({ topics: aging, engine: redisEngine({ url: redis!.url, prefix }), logger: capturingLogger() });
+      await pubsub.ready();
+      const first = await pubsub.publish('pings', 1, { key: 'k' });
+      await pubsub.publish('pings', 2, { key: 'k' });
+      const stream = `${prefix}:{pings}:s:pings:k`;
+      expect(await redis!.command('EXISTS', stream)).toBe(1);
+      await vi.waitFor(async () => expect(await redis!.command('EXISTS', stream)).toBe(0), { timeout: 2000, interval: 10 });
+      expect(await pubsub.engine.since({ kind: 'channel', topic: 'pings', key: 'k' }, first.id)).toMatchObject({ ok: false, reason: 'expired' });
+    });
+
     it('recognises an id from before a flush as foreign: a gap (unknown), never a wrong replay', async () => {
       const prefix = uniquePrefix();
       await using srv = await startServer({ pubsub: { engine: redisEngine({ url: redis!.url, prefix }) } });
