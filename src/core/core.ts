@@ -65,7 +65,6 @@ export class PubSubCore implements SubscriptionHost {
   readonly #engine: EngineLink;
   readonly #index: ChannelIndex;
   readonly #now: () => number;
-  #state: CoreState = 'open';
   #closing: Promise<void> | undefined;
 
   constructor(options: PubSubCoreOptions) {
@@ -97,7 +96,7 @@ export class PubSubCore implements SubscriptionHost {
 
   /** `open`, or `closed` once {@link close} was called. */
   get state(): CoreState {
-    return this.#state;
+    return this.#closing === undefined ? 'open' : 'closed';
   }
 
   /** Resolves once the engine has started; never rejects (a failed start is logged, health tells). */
@@ -107,7 +106,7 @@ export class PubSubCore implements SubscriptionHost {
 
   /** Puts `subscription` in the index and runs `onSubscribe`; throws `SERVICE_UNAVAILABLE` when closed. */
   attach(subscription: Subscription): void {
-    if (this.#state === 'closed') throw closedError();
+    if (this.#closing !== undefined) throw closedError();
     this.#index.insert(subscription.scope, subscription);
     this.counters.subscriptionsOpened++;
     if (this.#options.onSubscribe !== undefined) this.#hook('onSubscribe', subscription);
@@ -131,7 +130,7 @@ export class PubSubCore implements SubscriptionHost {
    * @throws TRPCError `SERVICE_UNAVAILABLE` when closed or when the engine cannot take it.
    */
   async publish(topic: string, valid: ValidPublish): Promise<PubSubEvent> {
-    if (this.#state === 'closed') throw closedError();
+    if (this.#closing !== undefined) throw closedError();
     const draft: PubSubEvent = { id: '', kind: 'event', topic, payload: valid.payload, ts: this.#now() };
     if (valid.key !== undefined) draft.key = valid.key;
     try {
@@ -152,8 +151,7 @@ export class PubSubCore implements SubscriptionHost {
    * @throws TRPCError `SERVICE_UNAVAILABLE` when the history cannot be read.
    */
   async resume(scope: SubscriptionScope, lastEventId: string, allowed: AllowedTopics): Promise<ResumeRead> {
-    const topics = scope.kind === 'all' ? (allowed === undefined ? this.topics.names : [...allowed]) : [scope.topic];
-    const read = topics.every((topic) => this.topics.find(topic)?.history !== undefined)
+    const read = this.#keepingHistory(scope, allowed).every(Boolean)
       ? await this.#engine.since(scope, lastEventId)
       : ({ ok: false, reason: 'unsupported', cursor: undefined } as const);
     if (read.ok) {
@@ -171,8 +169,7 @@ export class PubSubCore implements SubscriptionHost {
    * @throws TRPCError `SERVICE_UNAVAILABLE` when the history cannot be read.
    */
   async recent(scope: SubscriptionScope, n: number, allowed: AllowedTopics): Promise<ResumeRead> {
-    const topics = scope.kind === 'all' ? (allowed === undefined ? this.topics.names : [...allowed]) : [scope.topic];
-    if (!topics.some((topic) => this.topics.find(topic)?.history !== undefined)) return { ok: true, events: [] };
+    if (!this.#keepingHistory(scope, allowed).some(Boolean)) return { ok: true, events: [] };
     const read = await this.#engine.latest(scope, n);
     const events = allowed === undefined ? read : read.filter((event) => allowed.has(event.topic));
     this.counters.replayed += events.length;
@@ -196,6 +193,7 @@ export class PubSubCore implements SubscriptionHost {
     return [
       { name: 'trpc_pubsub_subscriptions', help: 'Active subscriptions (all origins).', type: 'gauge', value: health.subscriptions },
       { name: 'trpc_pubsub_channels', help: 'Channels with local subscribers.', type: 'gauge', value: health.channels },
+      { name: 'trpc_pubsub_subscriptions_total', help: 'Subscriptions opened since start (all origins).', type: 'counter', value: counters.subscriptionsOpened },
       { name: 'trpc_pubsub_published_total', help: 'Events published through this instance.', type: 'counter', value: counters.published },
       { name: 'trpc_pubsub_publish_failures_total', help: 'Publishes the engine refused.', type: 'counter', value: counters.publishFailures },
       { name: 'trpc_pubsub_replayed_total', help: 'Events replayed from history to resuming subscribers.', type: 'counter', value: counters.replayed },
@@ -205,9 +203,14 @@ export class PubSubCore implements SubscriptionHost {
 
   /** Stops the engine; local subscribers get nothing more. Safe to call twice. */
   close(): Promise<void> {
-    this.#state = 'closed';
     this.#closing ??= this.#engine.close();
     return this.#closing;
+  }
+
+  /** For each topic `scope` may receive (under `allowed`): whether it keeps history. */
+  #keepingHistory(scope: SubscriptionScope, allowed: AllowedTopics): boolean[] {
+    const topics = scope.kind === 'all' ? (allowed === undefined ? this.topics.names : [...allowed]) : [scope.topic];
+    return topics.map((topic) => this.topics.find(topic)?.history !== undefined);
   }
 
   /** The engine says events of `topic` were lost on the way here: every local subscriber of it gets a gap. */

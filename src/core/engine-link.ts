@@ -98,31 +98,13 @@ export class EngineLink {
 
   /** The history of `scope` after `cursor`; `unsupported` when the engine keeps none; `SERVICE_UNAVAILABLE` when it cannot be read. */
   async since(scope: SubscriptionScope, cursor: string): Promise<EngineRead> {
-    try {
-      return await this.engine.since(scope, cursor);
-    } catch (error) {
-      if ((error as { code?: unknown } | null)?.code === HISTORY_NOT_SUPPORTED) return { ok: false, reason: 'unsupported', cursor: undefined };
-      throw new TRPCError({
-        code: 'SERVICE_UNAVAILABLE',
-        message: `Could not read the history of "${scopeName(scope)}": ${this.engine.name} engine unavailable`,
-        cause: error,
-      });
-    }
+    return (await this.#readHistory(scope, () => this.engine.since(scope, cursor))) ?? { ok: false, reason: 'unsupported', cursor: undefined };
   }
 
   /** The newest `n` events of `scope`; none when the engine keeps no history; `SERVICE_UNAVAILABLE` when it cannot be read. */
   async latest(scope: SubscriptionScope, n: number): Promise<readonly PubSubEvent[]> {
-    try {
-      const read = await this.engine.latest(scope, n);
-      return read.ok ? read.events : [];
-    } catch (error) {
-      if ((error as { code?: unknown } | null)?.code === HISTORY_NOT_SUPPORTED) return [];
-      throw new TRPCError({
-        code: 'SERVICE_UNAVAILABLE',
-        message: `Could not read the history of "${scopeName(scope)}": ${this.engine.name} engine unavailable`,
-        cause: error,
-      });
-    }
+    const read = await this.#readHistory(scope, () => this.engine.latest(scope, n));
+    return read?.ok === true ? read.events : [];
   }
 
   /** Engine health. */
@@ -133,6 +115,20 @@ export class EngineLink {
   /** Closes the engine. */
   close(): Promise<void> {
     return this.engine.close();
+  }
+
+  /** Runs a history read: `undefined` when the engine keeps no history, `SERVICE_UNAVAILABLE` when it fails. */
+  async #readHistory(scope: SubscriptionScope, read: () => Promise<HistoryRead>): Promise<HistoryRead | undefined> {
+    try {
+      return await read();
+    } catch (error) {
+      if ((error as { code?: unknown } | null)?.code === HISTORY_NOT_SUPPORTED) return undefined;
+      throw new TRPCError({
+        code: 'SERVICE_UNAVAILABLE',
+        message: `Could not read the history of "${scopeName(scope)}": ${this.engine.name} engine unavailable`,
+        cause: error,
+      });
+    }
   }
 
   /** Runs an engine call, logging (never throwing) its failure; a promise that never rejects when the call was asynchronous. */

@@ -9,7 +9,7 @@
 import { tracked, type TrackedEnvelope } from '@trpc/server';
 import type { GapSignal, WireEvent } from '../../client/protocol.js';
 import type { PubSubCore } from './core.js';
-import { openQueue, QueueSubscription } from './local-subscriptions.js';
+import { openQueue, QueueSubscription, type QueueItems } from './local-subscriptions.js';
 import type { AllowedTopics, SubscriptionScope } from './scope.js';
 
 /** What a tracked topic subscription yields: events, and the gap signal of a resume that could not replay. */
@@ -45,7 +45,7 @@ export function isSubscriptionRequest(value: unknown): value is SubscriptionRequ
   return value instanceof SubscriptionRequest;
 }
 
-const TRACKED_ITEMS = {
+const TRACKED_ITEMS: QueueItems<TrackedItem> = {
   event: (encoded) => tracked(encoded.event.id, encoded.wire),
   gap: (gap, cursor) => tracked(cursor, gap),
-} satisfies ConstructorParameters<typeof QueueSubscription<TrackedItem>>[6];
+};

@@ -38,11 +38,6 @@ export class MemoryHistory {
     private readonly now: () => number,
   ) {}
 
-  /** Number of channels holding events. */
-  get channelCount(): number {
-    return this.#channels.size;
-  }
-
   /** Keeps `event` (at `position`) in `channel`'s ring when its topic has a history policy. */
   append(channel: string, event: PubSubEvent, position: number): void {
     const policy = this.policyOf(event.topic);

@@ -8,19 +8,18 @@
  * @module
  */
 import type { Pool } from 'pg';
-import { ID_PLACEHOLDER, type BrokerHistory } from './broker-history.js';
-import type { BridgeCodec } from './bridge-message.js';
-import { decodeBridgeMessage } from './bridge-message.js';
 import {
-  channelName,
-  HistoryNotSupportedError,
-  parseEventId,
-  randomEpoch,
-  type HistoryPolicy,
-  type HistoryRead,
-  type PubSubEvent,
-  type SubscriptionScope,
-} from './engine.js';
+  ageCutoff,
+  cursorPosition,
+  decodeStored,
+  historyTopic,
+  ID_PLACEHOLDER,
+  mergedRead,
+  type BrokerHistory,
+  type Positioned,
+} from './broker-history.js';
+import type { BridgeCodec } from './bridge-message.js';
+import { channelName, randomEpoch, type HistoryPolicy, type HistoryRead, type PubSubEvent, type SubscriptionScope } from './engine.js';
 
 const SCHEMA = `
 SELECT pg_advisory_xact_lock(hashtext('trpc_pubsub_schema'));
@@ -122,44 +121,35 @@ export class PostgresHistory implements BrokerHistory {
   }
 
   async since(scope: SubscriptionScope, cursor: string): Promise<HistoryRead> {
-    const topic = this.#topicOf(scope);
+    const topic = historyTopic(scope, 'postgres');
     const meta = await this.#meta(topic);
     const head = meta === undefined ? undefined : `${meta.epoch}:${meta.seq}`;
-    const parsed = parseEventId(cursor);
-    const position = parsed !== undefined && /^\d{1,15}$/.test(parsed.position) ? Number(parsed.position) : undefined;
-    if (meta === undefined || parsed?.epoch !== meta.epoch || position === undefined || position > meta.seq) {
-      return { ok: false, reason: 'unknown', cursor: head };
-    }
-    const channels = await this.#channels(scope, topic);
-    const cutoff = this.#cutoff(topic);
-    const found: { position: number; event: PubSubEvent }[] = [];
-    for (const { channel, trimmed } of channels) {
-      const rows = await this.#rows(topic, channel, `position > $4 ORDER BY position`, [position]);
+    const position = meta === undefined ? undefined : cursorPosition(cursor, meta.epoch, meta.seq);
+    if (meta === undefined || position === undefined) return { ok: false, reason: 'unknown', cursor: head };
+    const cutoff = ageCutoff(this.#options.policyOf(topic), this.#now());
+    const found: Positioned[] = [];
+    for (const { channel, trimmed } of await this.#channels(scope, topic)) {
       let dropped = trimmed;
-      for (const row of rows) {
+      for (const row of await this.#rows(topic, channel, `position > $4 ORDER BY position`, [position])) {
         if (Number(row.ts) < cutoff) dropped = Math.max(dropped, Number(row.position));
-        else found.push(this.#decode(meta.epoch, row));
+        else this.#collect(found, meta.epoch, row);
       }
       if (position < dropped) return { ok: false, reason: 'expired', cursor: head };
     }
-    found.sort((a, b) => a.position - b.position);
-    const events = found.filter((f) => !Number.isNaN(f.position)).map((f) => f.event);
-    return { ok: true, events, cursor: events.at(-1)?.id ?? head };
+    return mergedRead(found, head);
   }
 
   async latest(scope: SubscriptionScope, n: number): Promise<HistoryRead> {
-    const topic = this.#topicOf(scope);
+    const topic = historyTopic(scope, 'postgres');
     const meta = await this.#meta(topic);
     if (meta === undefined) return { ok: true, events: [], cursor: undefined };
-    const cutoff = this.#cutoff(topic);
-    const found: { position: number; event: PubSubEvent }[] = [];
+    const cutoff = ageCutoff(this.#options.policyOf(topic), this.#now());
+    const found: Positioned[] = [];
     for (const { channel } of await this.#channels(scope, topic)) {
       const rows = await this.#rows(topic, channel, `ts >= $4 ORDER BY position DESC LIMIT $5`, [Number.isFinite(cutoff) ? cutoff : 0, n]);
-      for (const row of rows) found.push(this.#decode(meta.epoch, row));
+      for (const row of rows) this.#collect(found, meta.epoch, row);
     }
-    found.sort((a, b) => a.position - b.position);
-    const events = found.slice(Math.max(0, found.length - n)).map((f) => f.event);
-    return { ok: true, events, cursor: events.at(-1)?.id ?? `${meta.epoch}:${meta.seq}` };
+    return mergedRead(found, `${meta.epoch}:${meta.seq}`, n);
   }
 
   #ensureSchema(): Promise<void> {
@@ -178,16 +168,6 @@ export class PostgresHistory implements BrokerHistory {
       }
     })();
     return this.#schema;
-  }
-
-  #topicOf(scope: SubscriptionScope): string {
-    if (scope.kind === 'all') throw new HistoryNotSupportedError('postgres engine (for every topic at once)');
-    return scope.topic;
-  }
-
-  #cutoff(topic: string): number {
-    const maxAgeMs = this.#options.policyOf(topic)?.maxAgeMs;
-    return maxAgeMs === undefined ? -Infinity : this.#now() - maxAgeMs;
   }
 
   async #meta(topic: string): Promise<{ epoch: string; seq: number } | undefined> {
@@ -217,9 +197,9 @@ export class PostgresHistory implements BrokerHistory {
     return result.rows;
   }
 
-  #decode(epoch: string, row: Row): { position: number; event: PubSubEvent } {
-    const id = `${epoch}:${row.position}`;
-    const decoded = decodeBridgeMessage(row.message.replace(ID_PLACEHOLDER, id), this.#options.codec);
-    return decoded.ok ? { position: Number(row.position), event: decoded.message.event } : { position: Number.NaN, event: undefined as never };
+  /** Adds the event a row holds to `found` (a row that cannot be decoded is skipped). */
+  #collect(found: Positioned[], epoch: string, row: Row): void {
+    const stored = decodeStored(row.message, epoch, Number(row.position), this.#options.codec);
+    if (stored !== undefined) found.push(stored);
   }
 }

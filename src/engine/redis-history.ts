@@ -15,19 +15,18 @@
  * @module
  */
 import type { Cluster, Redis } from 'ioredis';
-import { ID_PLACEHOLDER, type BrokerHistory } from './broker-history.js';
-import type { BridgeCodec } from './bridge-message.js';
-import { decodeBridgeMessage } from './bridge-message.js';
 import {
-  channelName,
-  HistoryNotSupportedError,
-  parseEventId,
-  randomEpoch,
-  type HistoryPolicy,
-  type HistoryRead,
-  type PubSubEvent,
-  type SubscriptionScope,
-} from './engine.js';
+  ageCutoff,
+  cursorPosition,
+  decodeStored,
+  historyTopic,
+  ID_PLACEHOLDER,
+  mergedRead,
+  type BrokerHistory,
+  type Positioned,
+} from './broker-history.js';
+import type { BridgeCodec } from './bridge-message.js';
+import { channelName, randomEpoch, type HistoryPolicy, type HistoryRead, type PubSubEvent, type SubscriptionScope } from './engine.js';
 
 /** The command the engine defines on its publisher (versioned, so other copies never share the name). */
 const APPEND_COMMAND = 'trpcPubsubAppendV1';
@@ -77,7 +76,7 @@ type Append = (stream: string, hash: string, ...args: string[]) => Promise<strin
 
 /** One channel's kept events, as read. */
 interface ChannelRead {
-  readonly events: { position: number; event: PubSubEvent }[];
+  readonly events: Positioned[];
   /** The newest position dropped from the channel by trimming (0: none). */
   readonly trimmed: number;
 }
@@ -138,46 +137,33 @@ export class RedisHistory implements BrokerHistory {
   }
 
   async since(scope: SubscriptionScope, cursor: string): Promise<HistoryRead> {
-    const topic = this.#topicOf(scope);
+    const topic = historyTopic(scope, 'redis');
     const meta = await this.#client.hgetall(this.hashOf(topic));
     const epoch = meta['epoch'];
     const head = epoch === undefined ? undefined : `${epoch}:${meta['seq'] ?? '0'}`;
-    const parsed = parseEventId(cursor);
-    const position = parsed !== undefined && /^\d{1,15}$/.test(parsed.position) ? Number(parsed.position) : undefined;
-    if (epoch === undefined || parsed?.epoch !== epoch || position === undefined || position > Number(meta['seq'] ?? 0)) {
-      return { ok: false, reason: 'unknown', cursor: head };
-    }
-    const found: { position: number; event: PubSubEvent }[] = [];
+    const position = epoch === undefined ? undefined : cursorPosition(cursor, epoch, Number(meta['seq'] ?? 0));
+    if (epoch === undefined || position === undefined) return { ok: false, reason: 'unknown', cursor: head };
+    const found: Positioned[] = [];
     for (const channel of this.#channelsOf(scope, meta)) {
       const read = await this.#read(topic, channel, epoch, `${position + 1}-0`, undefined);
       const lastKnown = Number(meta[`last:${channel}`] ?? 0);
-      const kept = read.events.filter((e) => e.position > position);
-      // Trimmed past the cursor, or the channel had newer events than the cursor and none is kept (an idle stream expired).
-      if (position < read.trimmed || (lastKnown > position && !kept.some((e) => e.position === lastKnown))) {
+      // Trimmed past the cursor, or the channel had newer events than the cursor and its newest is not kept (an idle stream expired).
+      if (position < read.trimmed || (lastKnown > position && !read.events.some((e) => e.position === lastKnown))) {
         return { ok: false, reason: 'expired', cursor: head };
       }
-      found.push(...kept);
+      found.push(...read.events);
     }
-    found.sort((a, b) => a.position - b.position);
-    return { ok: true, events: found.map((f) => f.event), cursor: found.length > 0 ? found[found.length - 1]!.event.id : head };
+    return mergedRead(found, head);
   }
 
   async latest(scope: SubscriptionScope, n: number): Promise<HistoryRead> {
-    const topic = this.#topicOf(scope);
+    const topic = historyTopic(scope, 'redis');
     const meta = await this.#client.hgetall(this.hashOf(topic));
     const epoch = meta['epoch'];
     if (epoch === undefined) return { ok: true, events: [], cursor: undefined };
-    const found: { position: number; event: PubSubEvent }[] = [];
+    const found: Positioned[] = [];
     for (const channel of this.#channelsOf(scope, meta)) found.push(...(await this.#read(topic, channel, epoch, '-', n)).events);
-    found.sort((a, b) => a.position - b.position);
-    const events = found.slice(Math.max(0, found.length - n)).map((f) => f.event);
-    return { ok: true, events, cursor: events.at(-1)?.id ?? `${epoch}:${meta['seq'] ?? '0'}` };
-  }
-
-  #topicOf(scope: SubscriptionScope): string {
-    // One cursor orders one topic's channels; across topics there is no common order yet.
-    if (scope.kind === 'all') throw new HistoryNotSupportedError('redis engine (for every topic at once)');
-    return scope.topic;
+    return mergedRead(found, `${epoch}:${meta['seq'] ?? '0'}`, n);
   }
 
   #channelsOf(scope: SubscriptionScope, meta: Record<string, string>): string[] {
@@ -194,20 +180,17 @@ export class RedisHistory implements BrokerHistory {
       count === undefined ? this.#client.xrange(stream, start, '+') : this.#client.xrevrange(stream, '+', '-', 'COUNT', count).then((e) => e.reverse()),
       this.#client.hget(this.hashOf(topic), `trim:${channel}`),
     ]);
-    const maxAgeMs = this.#options.policyOf(topic)?.maxAgeMs;
-    const cutoff = maxAgeMs === undefined ? -Infinity : this.#now() - maxAgeMs;
+    const cutoff = ageCutoff(this.#options.policyOf(topic), this.#now());
     let trimmed = Number(trim ?? 0);
-    const events: { position: number; event: PubSubEvent }[] = [];
+    const events: Positioned[] = [];
     for (const [entryId, fields] of entries) {
       const position = Number(entryId.slice(0, entryId.indexOf('-')));
-      const text = fields[1] ?? '';
       if (Number(fields[3]) < cutoff) {
         trimmed = Math.max(trimmed, position);
         continue;
       }
-      const id = `${epoch}:${position}`;
-      const decoded = decodeBridgeMessage(text.replace(ID_PLACEHOLDER, id), this.#options.codec);
-      if (decoded.ok) events.push({ position, event: decoded.message.event });
+      const stored = decodeStored(fields[1] ?? '', epoch, position, this.#options.codec);
+      if (stored !== undefined) events.push(stored);
     }
     return { events, trimmed };
   }

@@ -61,6 +61,8 @@ describe('health and metrics', () => {
     expect(text).toContain('# TYPE trpc_pubsub_connections gauge\ntrpc_pubsub_connections 1\n');
     expect(text).toContain('# TYPE trpc_pubsub_connections_total counter\ntrpc_pubsub_connections_total 2\n');
     expect(text).toContain('\ntrpc_pubsub_subscriptions 1\n');
+    expect(text).toContain('# TYPE trpc_pubsub_subscriptions_total counter\ntrpc_pubsub_subscriptions_total 1\n');
+    expect(text).toContain('\ntrpc_pubsub_published_total 0\n');
     expect(text).toContain('\ntrpc_pubsub_channels 1\n');
     expect(text).toContain('\ntrpc_pubsub_up 1\n');
   });

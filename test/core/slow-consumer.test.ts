@@ -39,15 +39,26 @@ async function readTexts(raw: RawClient, id: number, count: number): Promise<str
   return texts;
 }
 
+/**
+ * A server with a small slow-consumer limit, a raw subscriber to `room-1`
+ * the test can stop reading (and its server-side socket), and a healthy
+ * stock subscriber to the same room, both started.
+ */
+async function roomWithTwoSubscribers() {
+  const srv = await startServer({ server: { slowConsumer: { maxBufferedBytes: LIMIT } } });
+  const raw = await rawClient(srv.url);
+  const onServer = srv.connections[0]!;
+  await raw.subscribe(1, 'chat.events', { key: 'room-1' });
+  const healthyClient = stockClient(srv.url);
+  const healthy = listen(healthyClient.trpc.chat.events, { key: 'room-1' });
+  await healthy.started;
+  return { srv, raw, onServer, healthyClient, healthy };
+}
+
 describe('a WebSocket subscriber that stops reading', () => {
   it('is closed with 4429 once its send buffer passes maxBufferedBytes, while a healthy subscriber gets every event in order', async () => {
-    await using srv = await startServer({ server: { slowConsumer: { maxBufferedBytes: LIMIT } } });
-    const stalled = await rawClient(srv.url);
-    const stalledOnServer = srv.connections[0]!;
-    await stalled.subscribe(1, 'chat.events', { key: 'room-1' });
-    const healthyClient = stockClient(srv.url);
-    const healthy = listen(healthyClient.trpc.chat.events, { key: 'room-1' });
-    await healthy.started;
+    const { srv, raw: stalled, onServer: stalledOnServer, healthyClient, healthy } = await roomWithTwoSubscribers();
+    await using _server = srv;
     expect(srv.pubsub.health().subscriptions).toBe(2);
 
     stalled.socket.pause(); // the stalled client's TCP socket is read no more: the kernel buffers fill, then the server's
@@ -88,13 +99,8 @@ describe('a WebSocket subscriber that stops reading', () => {
   });
 
   it('is kept, and gets every event in order, when it reads slower than events arrive but its send buffer stays under maxBufferedBytes', async () => {
-    await using srv = await startServer({ server: { slowConsumer: { maxBufferedBytes: LIMIT } } });
-    const slow = await rawClient(srv.url);
-    const slowOnServer = srv.connections[0]!;
-    await slow.subscribe(1, 'chat.events', { key: 'room-1' });
-    const healthyClient = stockClient(srv.url);
-    const healthy = listen(healthyClient.trpc.chat.events, { key: 'room-1' });
-    await healthy.started;
+    const { srv, raw: slow, onServer: slowOnServer, healthyClient, healthy } = await roomWithTwoSubscribers();
+    await using _server = srv;
 
     // Each round: the slow client stops reading, a burst of 11 × 4 KiB events is published in one loop turn
     // (the server holds all but the first in its own send buffer: about 40 KiB, under the 64 KiB limit),
