@@ -18,7 +18,8 @@ import { EngineLink } from './engine-link.js';
 import { DEFAULT_MAX_QUEUED } from './event-queue.js';
 import { createConsoleLogger, type Logger } from './logger.js';
 import type { CoreCounters, MetricSample } from './metrics.js';
-import type { AllowedTopics, SubscriptionScope } from './scope.js';
+import { topicScope, type AllowedTopics, type SubscriptionScope } from './scope.js';
+import { parseTopicCursor } from './topic-cursor.js';
 import type { ResumeRead, Subscription, SubscriptionHost, SubscriptionInfo } from './subscription.js';
 
 export type { ResumeRead } from './subscription.js';
@@ -146,12 +147,14 @@ export class PubSubCore implements SubscriptionHost {
   /**
    * What a subscription resuming after `lastEventId` gets: the events of
    * `scope` it missed, or a gap when they are not all kept (or the topic
-   * keeps no history). An all-topics scope replays only when every topic
-   * it may receive keeps history.
+   * keeps no history). An all-topics scope reads each topic it may receive
+   * on its own from the all-topics cursor (PROTOCOL.md §4): what each one
+   * kept, and a gap for each that cannot replay.
    * @throws TRPCError `SERVICE_UNAVAILABLE` when the history cannot be read.
    */
   async resume(scope: SubscriptionScope, lastEventId: string, allowed: AllowedTopics): Promise<ResumeRead> {
-    const read = this.#keepingHistory(scope, allowed).every(Boolean)
+    if (scope.kind === 'all') return this.#readAllTopics(allowed, { after: parseTopicCursor(lastEventId) ?? lastEventId, lastEventId });
+    const read = this.#keepsHistory(scope.topic)
       ? await this.#engine.since(scope, lastEventId)
       : ({ ok: false, reason: 'unsupported', cursor: undefined } as const);
     if (read.ok) {
@@ -169,11 +172,33 @@ export class PubSubCore implements SubscriptionHost {
    * @throws TRPCError `SERVICE_UNAVAILABLE` when the history cannot be read.
    */
   async recent(scope: SubscriptionScope, n: number, allowed: AllowedTopics): Promise<ResumeRead> {
-    if (!this.#keepingHistory(scope, allowed).some(Boolean)) return { ok: true, events: [] };
-    const read = await this.#engine.latest(scope, n);
-    const events = allowed === undefined ? read : read.filter((event) => allowed.has(event.topic));
+    if (scope.kind === 'all') return this.#readAllTopics(allowed, { last: n });
+    if (!this.#keepsHistory(scope.topic)) return { ok: true, events: [] };
+    const { events } = await this.#engine.latest(scope, n);
     this.counters.replayed += events.length;
     return { ok: true, events };
+  }
+
+  /**
+   * Where a new all-topics subscription (under `allowed`) starts: the head
+   * of every topic it may receive that keeps history, so that its tracked
+   * id is a cursor from its first event on; `undefined` when none keeps
+   * history (its tracked ids are then plain event ids).
+   * @throws TRPCError `SERVICE_UNAVAILABLE` when the history cannot be read.
+   */
+  async allTopicsStart(allowed: AllowedTopics): Promise<ResumeRead | undefined> {
+    if (!this.tracksAllTopics(allowed)) return undefined;
+    return this.#readAllTopics(allowed, { heads: true });
+  }
+
+  /** Whether an all-topics subscription under `allowed` tracks a cursor (some topic it may receive keeps history). */
+  tracksAllTopics(allowed: AllowedTopics): boolean {
+    return this.#receivable(allowed).some((topic) => this.#keepsHistory(topic));
+  }
+
+  /** Whether `topic` keeps history (a position in all-topics cursors). */
+  keepsHistory(topic: string): boolean {
+    return this.#keepsHistory(topic);
   }
 
   /** Engine health plus local counts. */
@@ -207,10 +232,58 @@ export class PubSubCore implements SubscriptionHost {
     return this.#closing;
   }
 
-  /** For each topic `scope` may receive (under `allowed`): whether it keeps history. */
-  #keepingHistory(scope: SubscriptionScope, allowed: AllowedTopics): boolean[] {
-    const topics = scope.kind === 'all' ? (allowed === undefined ? this.topics.names : [...allowed]) : [scope.topic];
-    return topics.map((topic) => this.topics.find(topic)?.history !== undefined);
+  #keepsHistory(topic: string): boolean {
+    return this.topics.find(topic)?.history !== undefined;
+  }
+
+  /** The topics an all-topics subscription under `allowed` may receive. */
+  #receivable(allowed: AllowedTopics): readonly string[] {
+    return allowed === undefined ? this.topics.names : [...allowed].filter((topic) => this.topics.find(topic) !== undefined);
+  }
+
+  /**
+   * Reads every topic an all-topics subscription may receive, each on its
+   * own (brokers order topics separately): after its position in the
+   * cursor (a plain id stands for every topic), its newest `last` events,
+   * or only its head. Topics without history, or missing from the cursor,
+   * get a gap; the events are merged by time, each topic's in its order.
+   */
+  async #readAllTopics(
+    allowed: AllowedTopics,
+    start: { after: ReadonlyMap<string, string> | string; lastEventId: string } | { last: number } | { heads: true },
+  ): Promise<ResumeRead> {
+    const lists: (readonly PubSubEvent[])[] = [];
+    const gaps: GapSignal[] = [];
+    const positions = new Map<string, string>();
+    const resuming = 'after' in start;
+    await Promise.all(
+      this.#receivable(allowed).map(async (topic) => {
+        const declared = this.topics.find(topic)!;
+        const after = resuming ? (typeof start.after === 'string' ? start.after : start.after.get(topic)) : undefined;
+        if (declared.history === undefined) {
+          if (resuming) gaps.push(this.#topicGap(topic, 'unsupported', after ?? start.lastEventId));
+          return;
+        }
+        const scope = topicScope(topic, declared.key !== undefined, undefined);
+        if (after === undefined) {
+          const read = await this.#engine.latest(scope, 'last' in start ? start.last : 1);
+          if ('last' in start) lists.push(read.events);
+          if (read.cursor !== undefined) positions.set(topic, read.cursor);
+          if (resuming) gaps.push(this.#topicGap(topic, 'unknown', start.lastEventId));
+          return;
+        }
+        const read = await this.#engine.since(scope, after);
+        positions.set(topic, read.cursor ?? after);
+        if (read.ok) lists.push(read.events);
+        else gaps.push(this.#topicGap(topic, read.reason, after));
+      }),
+    );
+    let events = mergeByTime(lists);
+    if ('last' in start && events.length > start.last) events = events.slice(events.length - start.last);
+    this.counters.replayed += events.length;
+    this.counters.gaps += gaps.length;
+    gaps.sort((a, b) => (a.topic! < b.topic! ? -1 : 1));
+    return { ok: true, events, gaps, positions };
   }
 
   /** The engine says events of `topic` were lost on the way here: every local subscriber of it gets a gap. */
@@ -224,6 +297,10 @@ export class PubSubCore implements SubscriptionHost {
     });
     this.counters.gaps += told;
     this.logger.warn('events may have been lost on the way from the broker; subscribers told with a gap', { topic, reason, subscribers: told });
+  }
+
+  #topicGap(topic: string, reason: GapReason, after: string): GapSignal {
+    return { kind: 'gap', topic, reason, after, ts: this.#now() };
   }
 
   #gap(scope: SubscriptionScope, reason: GapReason, after: string): GapSignal {
@@ -245,4 +322,23 @@ export class PubSubCore implements SubscriptionHost {
 /** The refusal of a call on a closed pubsub. */
 export function closedError(): TRPCError {
   return new TRPCError({ code: 'SERVICE_UNAVAILABLE', message: 'PubSub is closed' });
+}
+
+/** One list of events from several, by time, each list's own order kept (a k-way merge: lists are in their topic's order, not always in time order). */
+function mergeByTime(lists: readonly (readonly PubSubEvent[])[]): PubSubEvent[] {
+  const nonEmpty = lists.filter((list) => list.length > 0);
+  if (nonEmpty.length <= 1) return [...(nonEmpty[0] ?? [])];
+  const next = nonEmpty.map(() => 0);
+  const merged: PubSubEvent[] = [];
+  for (;;) {
+    let pick = -1;
+    for (let i = 0; i < nonEmpty.length; i++) {
+      const candidate = nonEmpty[i]![next[i]!];
+      if (candidate === undefined) continue;
+      const best = pick < 0 ? undefined : nonEmpty[pick]![next[pick]!]!;
+      if (best === undefined || candidate.ts < best.ts || (candidate.ts === best.ts && candidate.id < best.id)) pick = i;
+    }
+    if (pick < 0) return merged;
+    merged.push(nonEmpty[pick]![next[pick]!++]!);
+  }
 }

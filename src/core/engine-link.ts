@@ -101,10 +101,10 @@ export class EngineLink {
     return (await this.#readHistory(scope, () => this.engine.since(scope, cursor))) ?? { ok: false, reason: 'unsupported', cursor: undefined };
   }
 
-  /** The newest `n` events of `scope`; none when the engine keeps no history; `SERVICE_UNAVAILABLE` when it cannot be read. */
-  async latest(scope: SubscriptionScope, n: number): Promise<readonly PubSubEvent[]> {
+  /** The newest `n` events of `scope` and the history's head; none (head unknown) when the engine keeps no history; `SERVICE_UNAVAILABLE` when it cannot be read. */
+  async latest(scope: SubscriptionScope, n: number): Promise<{ events: readonly PubSubEvent[]; cursor: string | undefined }> {
     const read = await this.#readHistory(scope, () => this.engine.latest(scope, n));
-    return read?.ok === true ? read.events : [];
+    return read?.ok === true ? read : { events: [], cursor: undefined };
   }
 
   /** Engine health. */

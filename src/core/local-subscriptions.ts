@@ -47,7 +47,8 @@ export class CallbackSubscription extends Subscription {
 
 /** How a {@link QueueSubscription} turns what it receives into iterator items. */
 export interface QueueItems<T> {
-  event(encoded: EncodedEvent): T;
+  /** @param trackedId the event's id, or the all-topics cursor after it */
+  event(encoded: EncodedEvent, trackedId: string): T;
   gap(gap: GapSignal, cursor: string): T;
 }
 
@@ -79,7 +80,7 @@ export class QueueSubscription<T> extends Subscription {
   protected onLive(): void {}
 
   protected onEvent(encoded: EncodedEvent): void {
-    this.queue.push(this.items.event(encoded));
+    this.queue.push(this.items.event(encoded, this.trackedId(encoded)));
   }
 
   protected onGap(gap: GapSignal, cursor: string): void {

@@ -46,6 +46,7 @@ export function isSubscriptionRequest(value: unknown): value is SubscriptionRequ
 }
 
 const TRACKED_ITEMS: QueueItems<TrackedItem> = {
-  event: (encoded) => tracked(encoded.event.id, encoded.wire),
+  // Under an all-topics cursor the event's own id travels in its data (PROTOCOL.md §4).
+  event: (encoded, id) => tracked(id, id === encoded.event.id ? encoded.wire : { ...encoded.wire, id: encoded.event.id }),
   gap: (gap, cursor) => tracked(cursor, gap),
 };

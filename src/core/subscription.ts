@@ -16,6 +16,7 @@ import type { Sink } from './channel-index.js';
 import type { Logger } from './logger.js';
 import { EncodedEvent } from './encoded-event.js';
 import { allowsEvent, type AllowedTopics, type SubscriptionScope } from './scope.js';
+import { formatTopicCursor } from './topic-cursor.js';
 
 /**
  * Where a subscription stands, as `ws` numbers its `readyState`:
@@ -39,9 +40,21 @@ export interface SubscriptionInfo {
   ctx?: unknown;
 }
 
-/** What a resume found: the events to replay, or the gap to signal (with the id to resume from next time). */
+/**
+ * What a resume found: the events to replay, or the gap to signal (with the
+ * id to resume from next time). An all-topics read also carries the gaps of
+ * the topics that could not replay and where it stands in every topic that
+ * keeps history (its cursor, PROTOCOL.md §4).
+ */
 export type ResumeRead =
-  | { readonly ok: true; readonly events: readonly PubSubEvent[] }
+  | {
+      readonly ok: true;
+      readonly events: readonly PubSubEvent[];
+      /** All-topics reads: one gap per topic that could not replay, told before the events. */
+      readonly gaps?: readonly GapSignal[];
+      /** All-topics reads: topic → the id it stands at, for every topic that keeps history. */
+      readonly positions?: ReadonlyMap<string, string>;
+    }
   | { readonly ok: false; readonly gap: GapSignal; readonly cursor: string };
 
 /** What a subscription needs from the core that serves it (the core implements it). */
@@ -59,6 +72,12 @@ export interface SubscriptionHost {
   resume(scope: SubscriptionScope, lastEventId: string, allowed: AllowedTopics): Promise<ResumeRead>;
   /** The newest `n` events of `scope` the history holds (none when it keeps no history). */
   recent(scope: SubscriptionScope, n: number, allowed: AllowedTopics): Promise<ResumeRead>;
+  /** Whether an all-topics subscription under `allowed` tracks a cursor (some topic it may receive keeps history). */
+  tracksAllTopics(allowed: AllowedTopics): boolean;
+  /** Where a new all-topics subscription starts (the head of each topic keeping history); `undefined` when it tracks no cursor. */
+  allTopicsStart(allowed: AllowedTopics): Promise<ResumeRead | undefined>;
+  /** Whether `topic` keeps history. */
+  keepsHistory(topic: string): boolean;
 }
 
 /**
@@ -71,6 +90,10 @@ export abstract class Subscription implements Sink {
   state: SubscriptionState = SubscriptionState.STARTING;
   /** Events that arrived while starting, delivered after the replay. */
   #held: EncodedEvent[] | undefined;
+  /** All-topics subscriptions that track a cursor: topic → the id of the last event delivered (or the head it started at). */
+  #positions: Map<string, string> | undefined;
+  /** {@link #positions} formatted, until it changes. */
+  #cursor: string | undefined;
 
   constructor(
     /** The core it belongs to. */
@@ -110,7 +133,7 @@ export abstract class Subscription implements Sink {
   open(lastEventId?: string, last?: number): Promise<void> | undefined {
     this.core.attach(this);
     const listening = this.core.whenListening(this.scope);
-    if (listening === undefined && lastEventId === undefined && last === undefined) {
+    if (listening === undefined && lastEventId === undefined && last === undefined && !this.#needsStartingPositions()) {
       this.#goLive(undefined);
       return undefined;
     }
@@ -122,6 +145,7 @@ export abstract class Subscription implements Sink {
     if (this.state === SubscriptionState.CLOSED) return;
     this.state = SubscriptionState.CLOSED;
     this.#held = undefined;
+    this.#positions = undefined;
     this.core.detach(this);
   }
 
@@ -129,28 +153,52 @@ export abstract class Subscription implements Sink {
   lost(gap: GapSignal, cursor: string): void {
     if (this.state !== SubscriptionState.LIVE) return;
     if (this.allowed !== undefined && gap.topic !== undefined && !this.allowed.has(gap.topic)) return;
-    this.onGap(this.scope.kind === 'channel' && this.scope.key !== undefined ? { ...gap, key: this.scope.key } : gap, cursor);
+    this.onGap(this.scope.kind === 'channel' && this.scope.key !== undefined ? { ...gap, key: this.scope.key } : gap, this.#positions === undefined ? cursor : this.#formatted());
   }
 
   /** {@link Sink.deliver}: from the index, in channel order. */
   deliver(encoded: EncodedEvent): void {
     if (this.state === SubscriptionState.LIVE) {
-      if (allowsEvent(this.allowed, encoded)) this.onEvent(encoded);
+      if (!allowsEvent(this.allowed, encoded)) return;
+      if (this.#positions !== undefined && this.core.keepsHistory(encoded.event.topic)) {
+        this.#positions.set(encoded.event.topic, encoded.event.id);
+        this.#cursor = undefined;
+      }
+      this.onEvent(encoded);
     } else if (this.state === SubscriptionState.STARTING) {
       (this.#held ??= []).push(encoded);
     }
+  }
+
+  /**
+   * The tracked id of `encoded` for this subscription's consumer: the event
+   * id, or (an all-topics subscription tracking a cursor) the cursor after it.
+   */
+  protected trackedId(encoded: EncodedEvent): string {
+    return this.#positions === undefined ? encoded.event.id : this.#formatted();
+  }
+
+  /** An all-topics subscription that should track a cursor starts from every topic's head, read first. */
+  #needsStartingPositions(): boolean {
+    return this.scope.kind === 'all' && this.core.tracksAllTopics(this.allowed);
+  }
+
+  #formatted(): string {
+    return (this.#cursor ??= formatTopicCursor(this.#positions ?? new Map()));
   }
 
   async #start(listening: Promise<void> | undefined, lastEventId: string | undefined, last: number | undefined): Promise<void> {
     if (listening !== undefined) await listening;
     if (this.state !== SubscriptionState.STARTING) return;
     let read: ResumeRead | undefined;
-    if (lastEventId !== undefined || last !== undefined) {
+    if (lastEventId !== undefined || last !== undefined || this.#needsStartingPositions()) {
       try {
         read =
           lastEventId !== undefined
             ? await this.core.resume(this.scope, lastEventId, this.allowed)
-            : await this.core.recent(this.scope, last!, this.allowed);
+            : last !== undefined
+              ? await this.core.recent(this.scope, last, this.allowed)
+              : await this.core.allTopicsStart(this.allowed);
       } catch (error) {
         if (this.state !== SubscriptionState.STARTING) return;
         this.close();
@@ -171,6 +219,11 @@ export abstract class Subscription implements Sink {
     let replayed: Set<string> | undefined;
     if (read !== undefined) {
       if (read.ok) {
+        if (read.positions !== undefined && this.scope.kind === 'all') this.#positions = new Map(read.positions);
+        for (const gap of read.gaps ?? []) {
+          if (this.state !== SubscriptionState.LIVE) return;
+          this.onGap(gap, this.#formatted());
+        }
         replayed = new Set();
         for (const event of read.events) {
           if (this.state !== SubscriptionState.LIVE) return;

@@ -172,10 +172,14 @@ export class PostgresHistory implements BrokerHistory {
 
   async #meta(topic: string): Promise<{ epoch: string; seq: number } | undefined> {
     await this.#ensureSchema();
-    const result = await this.#pool.query<{ epoch: string; seq: string }>('SELECT epoch, seq FROM trpc_pubsub_topics WHERE prefix = $1 AND topic = $2', [
-      this.#options.prefix,
-      topic,
-    ]);
+    // A history never written to gets its epoch now, so that its head (`<epoch>:0`) is a cursor a later resume can start from.
+    const result = await this.#pool.query<{ epoch: string; seq: string }>(
+      `WITH created AS (
+         INSERT INTO trpc_pubsub_topics (prefix, topic, epoch, seq) VALUES ($1, $2, $3, 0) ON CONFLICT (prefix, topic) DO NOTHING RETURNING epoch, seq
+       )
+       SELECT epoch, seq FROM created UNION ALL SELECT epoch, seq FROM trpc_pubsub_topics WHERE prefix = $1 AND topic = $2`,
+      [this.#options.prefix, topic, randomEpoch()],
+    );
     const row = result.rows[0];
     return row === undefined ? undefined : { epoch: row.epoch, seq: Number(row.seq) };
   }

@@ -138,7 +138,7 @@ export class RedisHistory implements BrokerHistory {
 
   async since(scope: SubscriptionScope, cursor: string): Promise<HistoryRead> {
     const topic = historyTopic(scope, 'redis');
-    const meta = await this.#client.hgetall(this.hashOf(topic));
+    const meta = await this.#meta(topic);
     const epoch = meta['epoch'];
     const head = epoch === undefined ? undefined : `${epoch}:${meta['seq'] ?? '0'}`;
     const position = epoch === undefined ? undefined : cursorPosition(cursor, epoch, Number(meta['seq'] ?? 0));
@@ -158,12 +158,25 @@ export class RedisHistory implements BrokerHistory {
 
   async latest(scope: SubscriptionScope, n: number): Promise<HistoryRead> {
     const topic = historyTopic(scope, 'redis');
-    const meta = await this.#client.hgetall(this.hashOf(topic));
+    const meta = await this.#meta(topic);
     const epoch = meta['epoch'];
     if (epoch === undefined) return { ok: true, events: [], cursor: undefined };
     const found: Positioned[] = [];
     for (const channel of this.#channelsOf(scope, meta)) found.push(...(await this.#read(topic, channel, epoch, '-', n)).events);
     return mergedRead(found, `${epoch}:${meta['seq'] ?? '0'}`, n);
+  }
+
+  /**
+   * The topic's hash. A history never written to gets its epoch now, so
+   * that its head (`<epoch>:0`) is a cursor a later resume can start from
+   * (an all-topics subscription holds one for every topic).
+   */
+  async #meta(topic: string): Promise<Record<string, string>> {
+    const hash = this.hashOf(topic);
+    const meta = await this.#client.hgetall(hash);
+    if (meta['epoch'] !== undefined) return meta;
+    await this.#client.hsetnx(hash, 'epoch', randomEpoch());
+    return this.#client.hgetall(hash);
   }
 
   #channelsOf(scope: SubscriptionScope, meta: Record<string, string>): string[] {

@@ -12,6 +12,7 @@ import type { PubSubCore } from '../core/core.js';
 import type { PubSub } from '../core/pubsub.js';
 import { topicScope, type SubscriptionScope } from '../core/scope.js';
 import { SubscriptionRequest } from '../core/subscription-request.js';
+import { MAX_TOPIC_CURSOR_LENGTH, TOPIC_CURSOR_PREFIX } from '../core/topic-cursor.js';
 import type { CheckedTopic } from '../core/validate.js';
 import type { TopicRecord } from '../core/topics.js';
 import type { AnyBaseProcedure, PublishResult, TopicProceduresOptions, TopicProceduresRecord } from './types.js';
@@ -23,6 +24,16 @@ const lastEventIdSchema = z
   .string()
   .regex(EVENT_ID_PATTERN, 'lastEventId must be 1-128 characters of [A-Za-z0-9._:-]')
   .optional();
+
+/** An all-topics subscription resumes from an event id or from its cursor (PROTOCOL.md §4). */
+const allTopicsLastEventIdSchema = z
+  .string()
+  .refine(
+    (id) => EVENT_ID_PATTERN.test(id) || (id.startsWith(TOPIC_CURSOR_PREFIX) && id.length <= MAX_TOPIC_CURSOR_LENGTH && CURSOR_ALPHABET.test(id)),
+    `lastEventId must be an event id (1-128 characters of [A-Za-z0-9._:-]) or an all-topics cursor (up to ${MAX_TOPIC_CURSOR_LENGTH} characters)`,
+  )
+  .optional();
+const CURSOR_ALPHABET = /^[A-Za-z0-9._:-]+$/;
 
 /** Most events `last` may ask for. */
 export const MAX_LAST = 1000;
@@ -57,7 +68,7 @@ export function topicProcedures<TTopics extends TopicRecord>(
   }
   record[ALL_TOPICS] = {
     [EVENTS_PROCEDURE]: base
-      .input(readable(z.strictObject({ lastEventId: lastEventIdSchema, last: lastSchema }).optional(), `${ALL_TOPICS}.${EVENTS_PROCEDURE}`))
+      .input(readable(z.strictObject({ lastEventId: allTopicsLastEventIdSchema, last: lastSchema }).optional(), `${ALL_TOPICS}.${EVENTS_PROCEDURE}`))
       .subscription(
         async ({
           ctx,

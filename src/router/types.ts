@@ -71,9 +71,16 @@ export type TopicProcedures<N extends string, T extends AnyTopic> = {
   }>;
 };
 
-/** Any event of `TTopics` as a tRPC all-topics subscriber receives it. */
+/**
+ * Any event of `TTopics` as a tRPC all-topics subscriber receives it. When
+ * some topic keeps history, the tracked id is the all-topics cursor and the
+ * event's own id is in `id` (PROTOCOL.md §4).
+ */
 export type AnyTopicWireEvent<TTopics extends TopicRecord> = {
-  [N in keyof TTopics & string]: TopicWireEvent<N, TTopics[N]>;
+  [N in keyof TTopics & string]: TopicWireEvent<N, TTopics[N]> & {
+    /** The event's own id, when the tracked id is an all-topics cursor. */
+    id?: string;
+  };
 }[keyof TTopics & string];
 
 /** The record of procedures {@link topicProcedures} builds: one sub-router per topic, plus `allTopics`. */

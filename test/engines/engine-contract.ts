@@ -5,9 +5,9 @@
  * pubsub — every event reaches every subscriber of its channel, scope or
  * topic on every instance, once, in one order everywhere.
  */
-import { TRPCError } from '@trpc/server';
+import { initTRPC, TRPCError } from '@trpc/server';
 import * as z from 'zod';
-import { createPubSub, defineTopics, HISTORY_NOT_SUPPORTED, topic, type Engine, type Logger, type PubSub, type PubSubEvent } from 'trpc-pubsub';
+import { createPubSub, createPubSubRouter, defineTopics, HISTORY_NOT_SUPPORTED, topic, type Engine, type Logger, type PubSub, type PubSubEvent } from 'trpc-pubsub';
 import { encodeBridgeMessage } from 'trpc-pubsub/redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Inbox } from '../fixtures/inbox.js';
@@ -19,6 +19,7 @@ export const contractTopics = defineTopics({
   tick: topic(),
   big: topic({ payload: z.object({ blob: z.string() }) }),
   weird: topic({ payload: z.unknown() }),
+  feed: topic({ payload: z.object({ n: z.number() }), history: { maxEvents: 10 } }),
 });
 
 export type ContractPubSub = PubSub<typeof contractTopics>;
@@ -62,6 +63,11 @@ export async function settled(...pubsubs: PubSub<any, any>[]): Promise<void> {
   await Promise.all(pubsubs.map((p) => (p.engine as { settled?: () => Promise<void> }).settled?.()));
 }
 
+/** Resolves once the clock is past `ts`. */
+async function nextMillisecond(ts: number): Promise<void> {
+  while (Date.now() <= ts) await new Promise((resolve) => setImmediate(resolve));
+}
+
 let prefixCounter = 0;
 /** A channel prefix no other test uses, so tests on one broker never see each other. */
 export function uniquePrefix(): string {
@@ -103,6 +109,20 @@ export function describeEngineContract(title: string, harness: EngineHarness, op
       });
       await Promise.all(instances.map((p) => p.ready()));
       return instances;
+    }
+
+    /** The all-topics subscription as a tRPC caller sees it (tracked `[id, data]` pairs), after `lastEventId` or with the newest `last`. */
+    async function allTopicsCaller(pubsub: ContractPubSub, signal: AbortSignal, lastEventId: string | undefined, last?: number) {
+      const caller = initTRPC.create().createCallerFactory(createPubSubRouter(pubsub))({}, { signal });
+      const input = lastEventId === undefined ? (last === undefined ? undefined : { last }) : { lastEventId };
+      const iterator = (await caller.allTopics.events(input))[Symbol.asyncIterator]();
+      return {
+        async next(): Promise<[string, { id?: string; kind: string; topic?: string }]> {
+          const item = await iterator.next();
+          if (item.done === true) throw new Error('the all-topics subscription ended');
+          return item.value as unknown as [string, { id?: string; kind: string; topic?: string }];
+        },
+      };
     }
 
     function inbox(pubsub: ContractPubSub, subscribe: (push: (e: PubSubEvent) => void) => () => void): Inbox<PubSubEvent> & { stop(): void } {
@@ -213,6 +233,59 @@ export function describeEngineContract(title: string, harness: EngineHarness, op
       expect(await pubsub!.engine.since(scope, 'otherEpoch:1')).toMatchObject({ ok: false, reason: 'unknown' });
       const latest = await pubsub!.engine.latest(scope, 100);
       expect(latest.ok && latest.events.map((event) => event.payload)).toHaveLength(10);
+    });
+
+    it.runIf(harness.history)(
+      'resumes an all-topics subscription from its cursor on another instance: what each topic missed, no duplicate, a gap per topic without history',
+      async () => {
+        const instances = await open(harness.instances);
+        const [first, last = first!] = [instances[0]!, instances.at(-1)!];
+        const away = new AbortController();
+        const before = await allTopicsCaller(first, away.signal, undefined);
+        const c1 = await first.publish('chat', { user: 'ann', text: 'c1' }, { key: 'room-1' });
+        const f1 = await last.publish('feed', { n: 1 });
+        const seen = [await before.next(), await before.next()];
+        expect(seen.map(([, event]) => event.id)).toEqual([c1.id, f1.id]);
+        const cursor = seen[1]![0];
+        expect(cursor).toMatch(/^t\./);
+        away.abort();
+
+        const c2 = await last.publish('chat', { user: 'bob', text: 'c2' }, { key: 'room-2' });
+        const f2 = await first.publish('feed', { n: 2 });
+        await first.publish('news', { title: 'not kept' });
+        const back = new AbortController();
+        const after = await allTopicsCaller(last, back.signal, cursor);
+        const gaps: unknown[] = [];
+        for (let i = 0; i < 5; i++) gaps.push((await after.next())[1]);
+        expect(gaps).toEqual(
+          ['big', 'meter', 'news', 'tick', 'weird'].map((name) => expect.objectContaining({ kind: 'gap', topic: name, reason: 'unsupported' })),
+        );
+        const replayed = [await after.next(), await after.next()];
+        expect(replayed.map(([, event]) => event.id).sort()).toEqual([c2.id, f2.id].sort());
+        const c3 = await first.publish('chat', { user: 'ann', text: 'c3' }, { key: 'room-1' });
+        const [liveCursor, live] = await after.next();
+        expect(live.id).toBe(c3.id);
+        expect(liveCursor).toContain(`chat-${c3.id}`);
+        expect(liveCursor).toContain(`feed-${f2.id}`);
+        back.abort();
+      },
+    );
+
+    it.runIf(harness.history)('starts an all-topics subscription with the newest events of every topic that keeps history', async () => {
+      const [pubsub] = await open(1);
+      // Topics are ordered apart; across them the merge goes by publish time, so each event gets its own millisecond.
+      const older = await pubsub!.publish('feed', { n: 1 });
+      await nextMillisecond(older.ts);
+      const chat = await pubsub!.publish('chat', { user: 'ann', text: 'hi' }, { key: 'room-3' });
+      await nextMillisecond(chat.ts);
+      const feed = await pubsub!.publish('feed', { n: 2 });
+      await pubsub!.publish('news', { title: 'not kept' });
+      const abort = new AbortController();
+      const recent = await allTopicsCaller(pubsub!, abort.signal, undefined, 2);
+      const items = [await recent.next(), await recent.next()];
+      expect(items.map(([, event]) => event.id)).toEqual([chat.id, feed.id]);
+      expect(items.map(([, event]) => event.id)).not.toContain(older.id);
+      abort.abort();
     });
 
     it('delivers to a subscriber that subscribed on the same instance just before the publish', async () => {
