@@ -124,7 +124,7 @@ describe.skipIf(suite.skip)(suite.title, () => {
       const room = await onB.listen({ topic: 'chat', key: 'r1' });
       const everything = await onA.listen({ topic: 'allTopics' });
       await Promise.all([a.settled(), b.settled()]);
-      expect(await cluster!.channels(`${prefix}:*`)).toEqual([`${prefix}:{chat}`, `${prefix}:{feed}`, `${prefix}:{news}`, `${prefix}:{tick}`]);
+      expect(await cluster!.channels(`${prefix}:*`)).toEqual([`${prefix}:{chat}`, `${prefix}:{feed}`, `${prefix}:{news}`, `${prefix}:{room}`, `${prefix}:{tick}`]);
       await onA.trpc.chat.publish.mutate({ key: 'r1', data: { user: 'ann', text: 'from a client on A' } });
       const news = await b.publish('news', { title: 'from server code on B' });
       expect((await room.events.next()).data).toMatchObject({ kind: 'event', payload: { user: 'ann', text: 'from a client on A' } });
