@@ -98,6 +98,37 @@ describe('a WebSocket subscriber that stops reading', () => {
     await expectIdle(srv);
   });
 
+  it('resumes from history when it comes back after the 4429, with exactly what it missed, then live events', async () => {
+    const { srv, raw: stalled, onServer: stalledOnServer, healthyClient, healthy } = await roomWithTwoSubscribers();
+    await using _server = srv;
+    stalled.socket.pause();
+    // Large events, so that the kernel buffers hold few of them and what the stalled client misses fits the room's history (100).
+    const published: string[] = [];
+    for (let n = 0; stalledOnServer.socket.readyState === WebSocket.OPEN || n < 3; n++) {
+      if (n === 400) throw new Error(`the stalled connection was not closed after ${n} events of 256 KiB`);
+      const event = message(n, 256 * KiB);
+      await srv.pubsub.publish('chat', event, { key: 'room-1' });
+      published.push(event.text);
+      await healthy.data.next();
+    }
+    stalled.socket.resume();
+    expect((await stalled.waitForClose()).code).toBe(4429);
+    const got = stalled.frames.filter(reply(1, 'data')) as { result: { data: { id: string } } }[];
+    const missed = published.slice(got.length);
+    expect(missed.length).toBeGreaterThan(0);
+    expect(missed.length).toBeLessThanOrEqual(100);
+
+    await using back = stockClient(srv.url);
+    const resumed = listen(back.trpc.chat.events, { key: 'room-1', lastEventId: got.at(-1)!.result.data.id });
+    await resumed.started;
+    await srv.pubsub.publish('chat', message(published.length, 16), { key: 'room-1' });
+    const texts = (await resumed.data.take(missed.length + 1)).map(({ data }) => data.payload.text);
+    expect(texts).toEqual([...missed, message(published.length, 16).text]);
+    await Promise.all([resumed.data.nothing(), resumed.gaps.nothing(0)]);
+    healthy.unsubscribe();
+    await healthyClient.close();
+  });
+
   it('is kept, and gets every event in order, when it reads slower than events arrive but its send buffer stays under maxBufferedBytes', async () => {
     const { srv, raw: slow, onServer: slowOnServer, healthyClient, healthy } = await roomWithTwoSubscribers();
     await using _server = srv;
