@@ -278,6 +278,32 @@ describe.skipIf(suite.skip)(suite.title, () => {
       expect(b.logs.some((l) => l.message === 'redis connection restored')).toBe(true);
     });
 
+    it('keeps history across a restart with AOF: the same epoch, a resume from before the restart replays, live delivery goes on without a gap', async () => {
+      const durable = await RedisServer.start({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
+      closers.push(() => durable.dispose());
+      const prefix = uniquePrefix();
+      const a = instance(redisEngine({ url: durable.url, prefix }));
+      const b = instance(redisEngine({ url: durable.url, prefix }));
+      await Promise.all([a.ready(), b.ready()]);
+      const live = new Inbox<PubSubEvent>();
+      b.subscribe('chat', { key: 'r' }, live.push);
+      await settled(b);
+      const before = await a.publish('chat', { user: 'a', text: 'before' }, { key: 'r' });
+      const kept = await a.publish('chat', { user: 'a', text: 'kept' }, { key: 'r' });
+      expect(await live.take(2)).toEqual([before, kept]);
+
+      await durable.stop(); // SIGKILL: only what the AOF has survives
+      await durable.restart();
+      await vi.waitFor(() => expect([a.health().status, b.health().status]).toEqual(['ok', 'ok']), { timeout: 10_000 });
+      const scope = { kind: 'channel', topic: 'chat', key: 'r' } as const;
+      expect(await b.engine.since(scope, before.id)).toMatchObject({ ok: true, events: [{ id: kept.id }] });
+      const after = await a.publish('chat', { user: 'a', text: 'after' }, { key: 'r' });
+      expect(after.id.split(':')[0]).toBe(before.id.split(':')[0]);
+      expect(await live.next()).toEqual(after);
+      await live.nothing();
+      expect(b.logs.filter((line) => line.message.includes('gap'))).toEqual([]);
+    });
+
     it('starts degraded when Redis is unreachable, subscribes and delivers once Redis comes up, and never rejects unhandled', async () => {
       const late = await RedisServer.start();
       closers.push(() => late.dispose());
