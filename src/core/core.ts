@@ -159,7 +159,7 @@ export class PubSubCore implements SubscriptionHost {
       : ({ ok: false, reason: 'unsupported', cursor: undefined } as const);
     if (read.ok) {
       this.counters.replayed += read.events.length;
-      return read;
+      return { ok: true, events: read.events, after: new Map([[scope.topic, lastEventId]]) };
     }
     this.counters.gaps++;
     return { ok: false, gap: this.#gap(scope, read.reason, lastEventId), cursor: read.cursor ?? lastEventId };
@@ -255,6 +255,7 @@ export class PubSubCore implements SubscriptionHost {
     const lists: (readonly PubSubEvent[])[] = [];
     const gaps: GapSignal[] = [];
     const positions = new Map<string, string>();
+    const resumedAfter = new Map<string, string>();
     const resuming = 'after' in start;
     await Promise.all(
       this.#receivable(allowed).map(async (topic) => {
@@ -274,6 +275,7 @@ export class PubSubCore implements SubscriptionHost {
         }
         const read = await this.#engine.since(scope, after);
         positions.set(topic, read.cursor ?? after);
+        resumedAfter.set(topic, after);
         if (read.ok) lists.push(read.events);
         else gaps.push(this.#topicGap(topic, read.reason, after));
       }),
@@ -283,7 +285,7 @@ export class PubSubCore implements SubscriptionHost {
     this.counters.replayed += events.length;
     this.counters.gaps += gaps.length;
     gaps.sort((a, b) => (a.topic! < b.topic! ? -1 : 1));
-    return { ok: true, events, gaps, positions };
+    return { ok: true, events, gaps, positions, after: resumedAfter };
   }
 
   /** The engine says events of `topic` were lost on the way here: every local subscriber of it gets a gap. */

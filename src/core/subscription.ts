@@ -17,6 +17,7 @@ import type { Logger } from './logger.js';
 import { EncodedEvent } from './encoded-event.js';
 import { allowsEvent, type AllowedTopics, type SubscriptionScope } from './scope.js';
 import { formatTopicCursor } from './topic-cursor.js';
+import { compareEventIds } from '../engine/engine.js';
 
 /**
  * Where a subscription stands, as `ws` numbers its `readyState`:
@@ -54,6 +55,8 @@ export type ResumeRead =
       readonly gaps?: readonly GapSignal[];
       /** All-topics reads: topic → the id it stands at, for every topic that keeps history. */
       readonly positions?: ReadonlyMap<string, string>;
+      /** Resumes: per topic, the id the read started after; live copies of events up to it are not delivered (the consumer had them). */
+      readonly after?: ReadonlyMap<string, string>;
     }
   | { readonly ok: false; readonly gap: GapSignal; readonly cursor: string };
 
@@ -94,6 +97,8 @@ export abstract class Subscription implements Sink {
   #positions: Map<string, string> | undefined;
   /** {@link #positions} formatted, until it changes. */
   #cursor: string | undefined;
+  /** After a history read: per topic, what it covered (see {@link #fresh}). */
+  #covered: Map<string, Covered> | undefined;
 
   constructor(
     /** The core it belongs to. */
@@ -146,6 +151,7 @@ export abstract class Subscription implements Sink {
     this.state = SubscriptionState.CLOSED;
     this.#held = undefined;
     this.#positions = undefined;
+    this.#covered = undefined;
     this.core.detach(this);
   }
 
@@ -159,15 +165,43 @@ export abstract class Subscription implements Sink {
   /** {@link Sink.deliver}: from the index, in channel order. */
   deliver(encoded: EncodedEvent): void {
     if (this.state === SubscriptionState.LIVE) {
-      if (!allowsEvent(this.allowed, encoded)) return;
-      if (this.#positions !== undefined && this.core.keepsHistory(encoded.event.topic)) {
-        this.#positions.set(encoded.event.topic, encoded.event.id);
-        this.#cursor = undefined;
-      }
-      this.onEvent(encoded);
+      if (this.#covered === undefined || this.#fresh(encoded)) this.#emit(encoded);
     } else if (this.state === SubscriptionState.STARTING) {
       (this.#held ??= []).push(encoded);
     }
+  }
+
+  /** One event to the consumer (replayed or live), moving an all-topics cursor. */
+  #emit(encoded: EncodedEvent): void {
+    if (!allowsEvent(this.allowed, encoded)) return;
+    if (this.#positions !== undefined && this.core.keepsHistory(encoded.event.topic)) {
+      this.#positions.set(encoded.event.topic, encoded.event.id);
+      this.#cursor = undefined;
+    }
+    this.onEvent(encoded);
+  }
+
+  /**
+   * Whether a live event is not one the consumer already has. A broker may
+   * hand over an event's live copy after the history read returned it
+   * (reads and live messages travel on different connections; an instance
+   * catching up delivers late), so a topic's live events that were replayed,
+   * or are not after the id the resume started from, are dropped, until the
+   * topic's first live event past the newest replayed one: live events of a
+   * topic come in its order, so no older copy can follow.
+   */
+  #fresh(encoded: EncodedEvent): boolean {
+    const covered = this.#covered!;
+    const { topic, id } = encoded.event;
+    const read = covered.get(topic);
+    if (read === undefined) return true;
+    if (read.ids.has(id)) return false;
+    if (read.after !== undefined && (compareEventIds(id, read.after) ?? 1) <= 0) return false;
+    if (read.newest === undefined || (compareEventIds(id, read.newest) ?? 1) > 0) {
+      covered.delete(topic);
+      if (covered.size === 0) this.#covered = undefined;
+    }
+    return true;
   }
 
   /**
@@ -216,7 +250,6 @@ export abstract class Subscription implements Sink {
     this.#held = undefined;
     this.state = SubscriptionState.LIVE;
     this.onLive();
-    let replayed: Set<string> | undefined;
     if (read !== undefined) {
       if (read.ok) {
         if (read.positions !== undefined && this.scope.kind === 'all') this.#positions = new Map(read.positions);
@@ -224,11 +257,10 @@ export abstract class Subscription implements Sink {
           if (this.state !== SubscriptionState.LIVE) return;
           this.onGap(gap, this.#formatted());
         }
-        replayed = new Set();
+        this.#covered = coveredBy(read.events, read.after);
         for (const event of read.events) {
           if (this.state !== SubscriptionState.LIVE) return;
-          replayed.add(event.id);
-          this.deliver(new EncodedEvent(event));
+          this.#emit(new EncodedEvent(event));
         }
       } else if (this.state === SubscriptionState.LIVE) {
         this.onGap(read.gap, read.cursor);
@@ -237,7 +269,30 @@ export abstract class Subscription implements Sink {
     if (held === undefined) return;
     for (const encoded of held) {
       if (this.state !== SubscriptionState.LIVE) return;
-      if (replayed === undefined || !replayed.has(encoded.event.id)) this.deliver(encoded);
+      this.deliver(encoded);
     }
   }
+}
+
+/** What a history read covered of one topic. */
+interface Covered {
+  /** The id the resume started after (the consumer has everything up to it). */
+  readonly after: string | undefined;
+  /** The ids replayed. */
+  readonly ids: Set<string>;
+  /** The newest one. */
+  newest: string | undefined;
+}
+
+/** Per topic, what a read of `events` after `after` covered; `undefined` when nothing. */
+function coveredBy(events: readonly PubSubEvent[], after: ReadonlyMap<string, string> | undefined): Map<string, Covered> | undefined {
+  const covered = new Map<string, Covered>();
+  for (const [topic, id] of after ?? []) covered.set(topic, { after: id, ids: new Set(), newest: undefined });
+  for (const event of events) {
+    let read = covered.get(event.topic);
+    if (read === undefined) covered.set(event.topic, (read = { after: undefined, ids: new Set(), newest: undefined }));
+    read.ids.add(event.id);
+    read.newest = event.id;
+  }
+  return covered.size === 0 ? undefined : covered;
 }

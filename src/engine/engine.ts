@@ -156,4 +156,4 @@ export interface Engine {
   close(): Promise<void>;
 }
 
-export { formatEventId, parseEventId, randomEpoch } from './event-id.js';
+export { compareEventIds, formatEventId, parseEventId, randomEpoch } from './event-id.js';

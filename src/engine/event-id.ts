@@ -10,9 +10,18 @@ import { randomBytes } from 'node:crypto';
 /** Epochs and instance ids: 1 to 32 letters and digits. */
 export const EPOCH_PATTERN = /^[A-Za-z0-9]{1,32}$/;
 
+/** Random bytes drawn in bulk: broker histories offer an epoch on every append (used only the first time), so one draw must be cheap. */
+let randomPool = Buffer.alloc(0);
+let randomOffset = 0;
+
 /** A fresh random epoch or instance id: 8 letters and digits. */
 export function randomEpoch(): string {
-  return randomBytes(6).toString('base64url').replace(/[^A-Za-z0-9]/g, 'x');
+  if (randomOffset + 6 > randomPool.length) {
+    randomPool = randomBytes(6 * 512);
+    randomOffset = 0;
+  }
+  const bytes = randomPool.subarray(randomOffset, (randomOffset += 6));
+  return bytes.toString('base64url').replace(/[^A-Za-z0-9]/g, 'x');
 }
 
 /**
@@ -44,4 +53,19 @@ export function parseEventId(id: string): { epoch: string; position: string } | 
   if (colon <= 0 || colon === id.length - 1) return undefined;
   const epoch = id.slice(0, colon);
   return EPOCH_PATTERN.test(epoch) ? { epoch, position: id.slice(colon + 1) } : undefined;
+}
+
+/**
+ * The order of two ids of one history: negative when `a` came first, 0 when
+ * they are the same, positive when `a` came later; `undefined` when they are
+ * not of one epoch (no order between them). Every engine's positions sort
+ * by length, then character by character (decimal counters without leading
+ * zeros, or {@link sortablePosition}s).
+ */
+export function compareEventIds(a: string, b: string): number | undefined {
+  const left = parseEventId(a);
+  const right = parseEventId(b);
+  if (left === undefined || right === undefined || left.epoch !== right.epoch) return undefined;
+  if (left.position.length !== right.position.length) return left.position.length - right.position.length;
+  return left.position < right.position ? -1 : left.position > right.position ? 1 : 0;
 }

@@ -7,7 +7,7 @@
  * place: the history order and the live (commit) order are one.
  * @module
  */
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import {
   ageCutoff,
   cursorPosition,
@@ -26,7 +26,12 @@ SELECT pg_advisory_xact_lock(hashtext('trpc_pubsub_schema'));
 CREATE TABLE IF NOT EXISTS trpc_pubsub_topics (prefix text NOT NULL, topic text NOT NULL, epoch text NOT NULL, seq bigint NOT NULL, PRIMARY KEY (prefix, topic));
 CREATE TABLE IF NOT EXISTS trpc_pubsub_channels (prefix text NOT NULL, topic text NOT NULL, channel text NOT NULL, last bigint NOT NULL, trimmed bigint NOT NULL DEFAULT 0, PRIMARY KEY (prefix, topic, channel));
 CREATE TABLE IF NOT EXISTS trpc_pubsub_events (prefix text NOT NULL, topic text NOT NULL, channel text NOT NULL, position bigint NOT NULL, ts bigint NOT NULL, message text NOT NULL, PRIMARY KEY (prefix, topic, channel, position));
+ALTER TABLE trpc_pubsub_topics ADD COLUMN IF NOT EXISTS pruned bigint NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS trpc_pubsub_events_age ON trpc_pubsub_events (prefix, topic, ts);
 `;
+
+/** Most expired events of other channels one publish deletes (the rest go with the next publishes). */
+const PRUNE_BATCH = 500;
 
 /** Options of {@link PostgresHistory}. */
 export interface PostgresHistoryOptions {
@@ -108,6 +113,7 @@ export class PostgresHistory implements BrokerHistory {
          WHERE prefix = $1 AND topic = $2 AND channel = $3 AND (SELECT max(position) FROM doomed) IS NOT NULL`,
         [prefix, event.topic, channel, policy.maxEvents, cutoff],
       );
+      if (cutoff !== null) await this.#pruneIdle(client, event.topic, cutoff);
       const id = `${epoch}:${seq}`;
       await client.query('SELECT pg_notify($1, replace($2, $3, $4))', [brokerChannel, text, ID_PLACEHOLDER, id]);
       await client.query('COMMIT');
@@ -120,6 +126,37 @@ export class PostgresHistory implements BrokerHistory {
     }
   }
 
+  /**
+   * A topic with `maxAgeMs`: events of its other channels that aged out go
+   * too (a bounded batch per publish), so that idle channels do not stay
+   * forever; a channel left with no event is forgotten, and the topic
+   * remembers the newest position it held (`pruned`), so that a resume
+   * from before it is `expired`, never an empty replay.
+   */
+  async #pruneIdle(client: PoolClient, topic: string, cutoff: number): Promise<void> {
+    const { prefix } = this.#options;
+    const trimmed = await client.query(
+      `WITH doomed AS (
+         DELETE FROM trpc_pubsub_events WHERE ctid IN (
+           SELECT ctid FROM trpc_pubsub_events WHERE prefix = $1 AND topic = $2 AND ts < $3 LIMIT ${PRUNE_BATCH}
+         ) RETURNING channel, position
+       ), upto AS (SELECT channel, max(position) AS position FROM doomed GROUP BY channel)
+       UPDATE trpc_pubsub_channels c SET trimmed = GREATEST(c.trimmed, upto.position)
+       FROM upto WHERE c.prefix = $1 AND c.topic = $2 AND c.channel = upto.channel
+       RETURNING c.channel`,
+      [prefix, topic, cutoff],
+    );
+    if (trimmed.rowCount === 0) return;
+    await client.query(
+      `WITH gone AS (
+         DELETE FROM trpc_pubsub_channels WHERE prefix = $1 AND topic = $2 AND channel = ANY($3::text[]) AND last <= trimmed RETURNING last
+       )
+       UPDATE trpc_pubsub_topics SET pruned = GREATEST(pruned, (SELECT max(last) FROM gone))
+       WHERE prefix = $1 AND topic = $2 AND (SELECT max(last) FROM gone) IS NOT NULL`,
+      [prefix, topic, trimmed.rows.map((row: { channel: string }) => row.channel)],
+    );
+  }
+
   async since(scope: SubscriptionScope, cursor: string): Promise<HistoryRead> {
     const topic = historyTopic(scope, 'postgres');
     const meta = await this.#meta(topic);
@@ -128,7 +165,10 @@ export class PostgresHistory implements BrokerHistory {
     if (meta === undefined || position === undefined) return { ok: false, reason: 'unknown', cursor: head };
     const cutoff = ageCutoff(this.#options.policyOf(topic), this.#now());
     const found: Positioned[] = [];
-    for (const { channel, trimmed } of await this.#channels(scope, topic)) {
+    const channels = await this.#channels(scope, topic);
+    // A channel forgotten after it aged out held events up to `pruned`: from before then, what it held is gone.
+    if (position < meta.pruned && (scope.kind === 'topic' || channels.length === 0)) return { ok: false, reason: 'expired', cursor: head };
+    for (const { channel, trimmed } of channels) {
       let dropped = trimmed;
       for (const row of await this.#rows(topic, channel, `position > $4 ORDER BY position`, [position])) {
         if (Number(row.ts) < cutoff) dropped = Math.max(dropped, Number(row.position));
@@ -170,18 +210,18 @@ export class PostgresHistory implements BrokerHistory {
     return this.#schema;
   }
 
-  async #meta(topic: string): Promise<{ epoch: string; seq: number } | undefined> {
+  async #meta(topic: string): Promise<{ epoch: string; seq: number; pruned: number } | undefined> {
     await this.#ensureSchema();
     // A history never written to gets its epoch now, so that its head (`<epoch>:0`) is a cursor a later resume can start from.
-    const result = await this.#pool.query<{ epoch: string; seq: string }>(
+    const result = await this.#pool.query<{ epoch: string; seq: string; pruned: string }>(
       `WITH created AS (
-         INSERT INTO trpc_pubsub_topics (prefix, topic, epoch, seq) VALUES ($1, $2, $3, 0) ON CONFLICT (prefix, topic) DO NOTHING RETURNING epoch, seq
+         INSERT INTO trpc_pubsub_topics (prefix, topic, epoch, seq) VALUES ($1, $2, $3, 0) ON CONFLICT (prefix, topic) DO NOTHING RETURNING epoch, seq, pruned
        )
-       SELECT epoch, seq FROM created UNION ALL SELECT epoch, seq FROM trpc_pubsub_topics WHERE prefix = $1 AND topic = $2`,
+       SELECT epoch, seq, pruned FROM created UNION ALL SELECT epoch, seq, pruned FROM trpc_pubsub_topics WHERE prefix = $1 AND topic = $2`,
       [this.#options.prefix, topic, randomEpoch()],
     );
     const row = result.rows[0];
-    return row === undefined ? undefined : { epoch: row.epoch, seq: Number(row.seq) };
+    return row === undefined ? undefined : { epoch: row.epoch, seq: Number(row.seq), pruned: Number(row.pruned) };
   }
 
   async #channels(scope: SubscriptionScope, topic: string): Promise<{ channel: string; trimmed: number }[]> {

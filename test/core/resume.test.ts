@@ -6,7 +6,7 @@
  */
 import { initTRPC } from '@trpc/server';
 import * as z from 'zod';
-import { createPubSub, createPubSubRouter, defineTopics, MemoryEngine, silentLogger, topic, type HistoryRead, type SubscriptionScope } from 'trpc-pubsub';
+import { createPubSub, createPubSubRouter, defineTopics, MemoryEngine, silentLogger, topic, type EngineContext, type HistoryRead, type PubSubEvent, type SubscriptionScope } from 'trpc-pubsub';
 import { PubSub as GraphQLPubSub } from 'graphql-subscriptions';
 import { graphqlSubscriptionsEngine } from 'trpc-pubsub/redis';
 import { describe, expect, it, vi } from 'vitest';
@@ -180,6 +180,40 @@ describe('resume through a tRPC caller', () => {
     const first = (await iterator.next()).value as unknown as [string, { payload: string }];
     const second = (await iterator.next()).value as unknown as [string, { payload: string }];
     expect([first[1].payload, second[1].payload]).toEqual(['c1', 'n1']);
+    controller.abort();
+    await vi.waitFor(() => expect(pubsub.health().subscriptions).toBe(0));
+  });
+
+  it('drops the live copy of a replayed event that reaches the instance only after the replay (history and live travel apart)', async () => {
+    /** The real memory engine, whose live deliveries the test holds back (as a broker's subscriber connection lags its history reads). */
+    class LaggingLive extends MemoryEngine {
+      held: PubSubEvent[] | undefined = [];
+      #deliver: ((event: PubSubEvent) => void) | undefined;
+      override start(context: EngineContext): void {
+        this.#deliver = context.deliver;
+        super.start({ ...context, deliver: (event) => (this.held === undefined ? context.deliver(event) : this.held.push(event)) });
+      }
+      release(): void {
+        const held = this.held ?? [];
+        this.held = undefined;
+        for (const event of held) this.#deliver!(event);
+      }
+    }
+    const engine = new LaggingLive();
+    await using pubsub = createPubSub({ topics, engine, logger: silentLogger });
+    const controller = new AbortController();
+    const caller = initTRPC.create().createCallerFactory(createPubSubRouter(pubsub))({}, { signal: controller.signal });
+    const mark = await pubsub.publish('chat', 'mark', { key: 'a' });
+    const late = await pubsub.publish('chat', 'in history, live copy late', { key: 'a' });
+    const iterator = (await caller.chat.events({ key: 'a', lastEventId: mark.id }))[Symbol.asyncIterator]();
+    const payloadOf = (result: IteratorResult<unknown>) => (result.value as [string, { payload: string }])[1].payload;
+    expect(payloadOf(await iterator.next())).toBe('in history, live copy late');
+
+    engine.release(); // the live copies of mark (the client had it) and of the replayed event arrive now
+    const after = await pubsub.publish('chat', 'after', { key: 'a' });
+    const next = (await iterator.next()).value as unknown as [string, { payload: string }];
+    expect([next[0], next[1].payload]).toEqual([after.id, 'after']);
+    expect(late.id).not.toBe(after.id);
     controller.abort();
     await vi.waitFor(() => expect(pubsub.health().subscriptions).toBe(0));
   });

@@ -6,7 +6,8 @@
  * private server of its own, a PostgreSQL stop and restart.
  */
 import pg from 'pg';
-import { createPubSub, type PubSubEvent } from 'trpc-pubsub';
+import * as z from 'zod';
+import { createPubSub, defineTopics, topic, type PubSubEvent } from 'trpc-pubsub';
 import { postgresEngine, type PostgresEngine } from 'trpc-pubsub/postgres';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Inbox } from '../fixtures/inbox.js';
@@ -46,6 +47,27 @@ describe.skipIf(suite.skip)(suite.title, () => {
       closers.push(() => pubsub.close());
       return Object.assign(pubsub, { logs: logger.lines });
     }
+
+    it('lets an idle channel of a topic with maxAgeMs go once it aged out, and a resume from before then is expired', async () => {
+      const prefix = uniquePrefix();
+      const aging = defineTopics({ pings: topic({ key: z.string(), payload: z.number(), history: { maxEvents: 10, maxAgeMs: 50 } }) });
+      await using pubsub = createPubSub({ topics: aging, engine: postgresEngine({ connectionString: suite.url, channelPrefix: prefix }), logger: capturingLogger() });
+      await pubsub.ready();
+      const idle = await pubsub.publish('pings', 1, { key: 'idle' });
+      await pubsub.publish('pings', 2, { key: 'idle' });
+      const rows = async (channel: string) =>
+        Number((await sql(suite.url, 'SELECT count(*) AS n FROM trpc_pubsub_events WHERE prefix = $1 AND channel = $2', [prefix, channel])).rows[0].n);
+      expect(await rows('pings:idle')).toBe(2);
+      await vi.waitFor(() => expect(Date.now()).toBeGreaterThan(idle.ts + 60), { interval: 5 });
+
+      // Another channel's publish takes the aged-out events of the whole topic with it.
+      await pubsub.publish('pings', 3, { key: 'busy' });
+      expect(await rows('pings:idle')).toBe(0);
+      const channels = await sql(suite.url, 'SELECT channel FROM trpc_pubsub_channels WHERE prefix = $1 ORDER BY channel', [prefix]);
+      expect(channels.rows.map((row: { channel: string }) => row.channel)).toEqual(['pings:busy']);
+      expect(await pubsub.engine.since({ kind: 'channel', topic: 'pings', key: 'idle' }, idle.id)).toMatchObject({ ok: false, reason: 'expired' });
+      expect(await pubsub.engine.since({ kind: 'topic', topic: 'pings' }, idle.id)).toMatchObject({ ok: false, reason: 'expired' });
+    });
 
     it('listens again by itself after its listening connection is cut, and delivery resumes', async () => {
       const prefix = uniquePrefix();

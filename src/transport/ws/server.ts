@@ -35,12 +35,23 @@ export interface ServerHealth {
   channels: number;
 }
 
-/** Where a standalone server listens. */
+/** Default of {@link ListenOptions.backlog}. */
+export const DEFAULT_LISTEN_BACKLOG = 4096;
+
+/** Where {@link PubSubServer.listen} binds. */
 export interface ListenOptions {
   /** TCP port; 0 picks a free one. @default 0 */
   port?: number;
   /** Interface to bind. @default '127.0.0.1' */
   host?: string;
+  /**
+   * Most connections waiting to be accepted. A reconnect storm (every
+   * client of a killed instance arriving at once) overflows a small
+   * backlog, and a client whose SYN was dropped waits for the kernel's
+   * retry (1 s, then 3 s…). The kernel caps it at `net.core.somaxconn`.
+   * @default 4096
+   */
+  backlog?: number;
 }
 
 /** What {@link PubSubServer.listen} resolves to. */
@@ -152,7 +163,7 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
     this.attach(server);
     const port = options.port ?? 0;
     try {
-      server.listen(port, host);
+      server.listen({ port, host, backlog: options.backlog ?? DEFAULT_LISTEN_BACKLOG });
       await once(server, 'listening'); // rejects with the server's 'error' (EADDRINUSE, …)
     } catch (error) {
       // Leave the server as it was before listen(): a retry on another port may follow.
