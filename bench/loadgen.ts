@@ -13,6 +13,7 @@ import { emit, serve } from './lib/ipc.js';
 import { MiniWs, type FrameSink, type MiniWsHandler } from './lib/mini-ws.js';
 import { BODY, TOPIC } from './lib/payload.js';
 import { profilerCommands } from './lib/profiler.js';
+import { resumeCommands } from './lib/resume-clients.js';
 import type { WireProtocol } from './lib/systems.js';
 
 type Role = 'sub' | 'pub';
@@ -441,6 +442,9 @@ serve(
     cpu: () => ({ cpuUs: cpuUs() }),
 
     ...profilerCommands(),
+
+    /** Resuming subscribers (bench/durability.ts, reconnect-storm): resumeConnect, resumeFailover, resumeWait, resumeReport, resumeVerify, resumeDisconnect. */
+    ...resumeCommands(),
 
     exit() {
       for (const g of groups.values()) g.destroy();

@@ -7,6 +7,8 @@
  *   npm run bench -- --json out.json   also write the rows as JSON
  *   npm run bench -- --scenario fanout-1k,burst --system trpc-pubsub
  *   npm run bench -- --system trpc-pubsub-proto:preframe   a prototype (bench/servers/trpc-pubsub-proto.ts)
+ *   npm run bench -- --scenario durability   history and resume (bench/durability.ts; not in a default run)
+ *   npm run bench -- --scenario publish-history,fanout-history,resume-latency,reconnect-storm
  *
  * Every server runs in its own process pinned to core 0 (`taskset -c 0`),
  * the load generator in another pinned to core 1; raw `ws` always runs too,
@@ -18,10 +20,11 @@ import net from 'node:net';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { renderChart } from './chart.js';
+import { durabilityTable, runDurability, type DurabilityRow } from './durability.js';
 import { buildLibrary, type LibraryEnv } from './lib/build.js';
 import { sleep } from './lib/clock.js';
 import { ChildProc, killAll, ROOT, track } from './lib/ipc.js';
-import { SCENARIOS, type Row, type Scenario, type Target } from './lib/systems.js';
+import { DURABILITY_SCENARIOS, SCENARIOS, type DurabilityScenario, type Row, type Scenario, type Target } from './lib/systems.js';
 import type { SaturateResult } from './servers/common.js';
 
 // ------------------------------------------------------------------ options
@@ -32,6 +35,8 @@ interface Options {
   markdown: string | undefined;
   chart: string | undefined;
   scenarios: Set<Scenario>;
+  /** Durability scenarios (bench/durability.ts), only when named. */
+  durability: Set<DurabilityScenario>;
   targets: Target[];
   repeat: number;
   /** Run src/ through tsx instead of the tsc build (see lib/build.ts). */
@@ -48,7 +53,7 @@ const BASE_TARGETS: Record<string, Target> = {
 function usage(message: string): never {
   console.error(`${message}
 usage: npm run bench -- [--quick] [--json FILE] [--md FILE] [--chart FILE] [--repeat N] [--source]
-                        [--scenario ${SCENARIOS.join('|')}[,…]]
+                        [--scenario ${SCENARIOS.join('|')}|durability|${DURABILITY_SCENARIOS.join('|')}[,…]]
                         [--system ${Object.keys(BASE_TARGETS).join('|')}|socket.io-redis|trpc-pubsub-proto:VARIANT[,…]]`);
   process.exit(2);
 }
@@ -67,8 +72,15 @@ function parseOptions(argv: string[]): Options {
   for (const arg of argv) if (arg.startsWith('--') && !known.has(arg.split('=')[0]!)) usage(`unknown flag ${arg}`);
   const quick = argv.includes('--quick');
   const scenarioNames = values('--scenario');
-  for (const name of scenarioNames) if (!(SCENARIOS as readonly string[]).includes(name)) usage(`unknown scenario ${name}`);
-  const scenarios = new Set<Scenario>(scenarioNames.length > 0 ? (scenarioNames as Scenario[]) : SCENARIOS);
+  const isDurability = (name: string) => (DURABILITY_SCENARIOS as readonly string[]).includes(name);
+  for (const name of scenarioNames) {
+    if (!(SCENARIOS as readonly string[]).includes(name) && !isDurability(name) && name !== 'durability') usage(`unknown scenario ${name}`);
+  }
+  const durability = new Set<DurabilityScenario>(
+    scenarioNames.includes('durability') ? DURABILITY_SCENARIOS : (scenarioNames.filter(isDurability) as DurabilityScenario[]),
+  );
+  const classic = scenarioNames.filter((name) => (SCENARIOS as readonly string[]).includes(name)) as Scenario[];
+  const scenarios = new Set<Scenario>(scenarioNames.length > 0 ? classic : SCENARIOS);
   const systemNames = values('--system');
   const targets: Target[] = [BASE_TARGETS['raw-ws']!];
   const wanted = systemNames.length > 0 ? systemNames : ['trpc-pubsub', 'trpc-by-hand', 'socket.io'];
@@ -97,6 +109,7 @@ function parseOptions(argv: string[]): Options {
     markdown: values('--md')[0],
     chart: values('--chart')[0],
     scenarios,
+    durability,
     targets,
     repeat,
     source: argv.includes('--source'),
@@ -109,6 +122,8 @@ const options = parseOptions(process.argv.slice(2));
 const cfg = options.quick
   ? { warmMs: 300, measureMs: 1200, latencyWarmMs: 300, latencyMs: 1500, roundtripMs: 1200, crossMs: 1500, budgetMs: 115_000 }
   : { warmMs: 1000, measureMs: 4000, latencyWarmMs: 1000, latencyMs: 5000, roundtripMs: 4000, crossMs: 4000, budgetMs: 40 * 60_000 };
+// Each durability scenario takes up to ~2 minutes (bench/durability.ts).
+cfg.budgetMs += options.durability.size * 180_000;
 const SUBS_1K = 1000;
 const SUBS_10K = 10_000;
 const SUBS_ROUNDTRIP = 100;
@@ -698,12 +713,14 @@ function machine(): string {
     // lscpu missing: keep os.cpus().
   }
   let commit = 'unknown commit';
+  // BENCH_NO_GIT=1: leave git alone (someone else is working in the checkout).
   try {
+    if (process.env['BENCH_NO_GIT'] === '1') throw new Error('BENCH_NO_GIT');
     const sha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
     const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'client'], { cwd: ROOT, encoding: 'utf8' }).trim() !== '';
     commit = `trpc-pubsub ${sha}${dirty ? ' + uncommitted src changes' : ''}`;
   } catch {
-    // Not a git checkout.
+    // Not a git checkout, or BENCH_NO_GIT=1.
   }
   return `${os.cpus().length} × ${model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${os.release()}, Node ${process.version}, ${commit}, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`;
 }
@@ -726,14 +743,16 @@ async function main(): Promise<void> {
   log(options.source ? 'trpc-pubsub from src/ through tsx (--source)' : 'building trpc-pubsub with tsc into bench/out/dist');
   libraryEnv = buildLibrary(options.source);
   log(`${options.quick ? 'quick' : 'full'} run, ${options.repeat} repetition(s); ${machineLine}`);
-  log(`systems: ${options.targets.map((t) => t.label).join(', ')}; scenarios: ${[...options.scenarios].join(', ')}`);
+  log(`systems: ${options.targets.map((t) => t.label).join(', ')}; scenarios: ${[...options.scenarios, ...options.durability].join(', ')}`);
 
+  // Only durability scenarios: they start their own servers.
+  const classic = options.scenarios.size > 0 ? options.targets : [];
   const [lg, ...startedServers] = await Promise.all([
     ChildProc.start({ name: 'loadgen', script: 'bench/loadgen.ts', cpu: 1 }),
-    ...options.targets.map((target) => startServer(target)),
+    ...classic.map((target) => startServer(target)),
   ]);
   loadgen = lg!;
-  options.targets.forEach((target, i) => servers.set(target.label, startedServers[i]!));
+  classic.forEach((target, i) => servers.set(target.label, startedServers[i]!));
 
   if (want('memory') || want('connect') || want('fanout-10k')) {
     for (const target of options.targets) {
@@ -759,15 +778,30 @@ async function main(): Promise<void> {
     log('cross-instance through Redis');
     await crossInstance(options.targets);
   }
+  let durabilityRows: DurabilityRow[] = [];
+  if (options.durability.size > 0) {
+    log(`durability: ${[...options.durability].join(', ')}`);
+    durabilityRows = await runDurability({
+      quick: options.quick,
+      repeat: options.repeat,
+      scenarios: options.durability,
+      loadgen,
+      libraryEnv,
+      serverFlags: SERVER_NODE_FLAGS,
+      log,
+    });
+  }
   await loadgen.stop(2000);
 
   const rows = buildRows().filter((row) => options.scenarios.has(row.scenario));
-  const markdown = `Machine: ${machineLine}\nRun: ${options.quick ? '--quick' : 'full'}, ${options.repeat} repetition(s), trpc-pubsub ${options.source ? 'from src/ via tsx' : 'tsc build'}, ${new Date().toISOString()}\n\n${table(rows)}\n`;
+  const tables = [rows.length > 0 ? table(rows) : '', durabilityRows.length > 0 ? `Durability\n\n${durabilityTable(durabilityRows)}` : ''].filter((t) => t !== '');
+  const markdown = `Machine: ${machineLine}\nRun: ${options.quick ? '--quick' : 'full'}, ${options.repeat} repetition(s), trpc-pubsub ${options.source ? 'from src/ via tsx' : 'tsc build'}, ${new Date().toISOString()}\n\n${tables.join('\n\n')}\n`;
   process.stdout.write(`\n${markdown}`);
   const out = join(ROOT, 'bench', 'out');
-  write(join(out, options.quick ? 'last-quick.json' : 'last-full.json'), `${JSON.stringify(rows, null, 2)}\n`);
+  const allRows: (Row | DurabilityRow)[] = [...rows, ...durabilityRows];
+  write(join(out, options.quick ? 'last-quick.json' : 'last-full.json'), `${JSON.stringify(allRows, null, 2)}\n`);
   write(join(out, options.quick ? 'last-quick.md' : 'last-full.md'), markdown);
-  if (options.json !== undefined) write(options.json, `${JSON.stringify(rows, null, 2)}\n`);
+  if (options.json !== undefined) write(options.json, `${JSON.stringify(allRows, null, 2)}\n`);
   if (options.markdown !== undefined) write(options.markdown, markdown);
   if (rows.some((r) => r.scenario.startsWith('fanout'))) {
     write(options.chart ?? join(out, 'chart.svg'), renderChart(rows, machineLine.replace(/, load average.*$/, '')));

@@ -16,6 +16,8 @@ import { ROOT } from './ipc.js';
 export interface LibraryEnv {
   BENCH_TRPC_PUBSUB?: string;
   BENCH_TRPC_PUBSUB_REDIS?: string;
+  BENCH_TRPC_PUBSUB_POSTGRES?: string;
+  BENCH_TRPC_PUBSUB_CLIENT?: string;
   [name: string]: string | undefined;
 }
 
@@ -42,5 +44,9 @@ export function buildLibrary(source: boolean): LibraryEnv {
   const env: LibraryEnv = { BENCH_TRPC_PUBSUB: join(outDir, 'src', 'index.js') };
   const redis = join(outDir, 'src', 'engine', 'redis.js');
   if (existsSync(redis)) env.BENCH_TRPC_PUBSUB_REDIS = redis;
+  const postgres = join(outDir, 'src', 'engine', 'postgres.js');
+  if (existsSync(postgres)) env.BENCH_TRPC_PUBSUB_POSTGRES = postgres;
+  const client = join(outDir, 'client', 'index.js');
+  if (existsSync(client)) env.BENCH_TRPC_PUBSUB_CLIENT = client;
   return env;
 }

@@ -10,6 +10,14 @@ export type ServerEntry = (typeof SERVER_ENTRIES)[number];
 export const SCENARIOS = ['fanout-1k', 'fanout-10k', 'burst', 'latency', 'memory', 'connect', 'roundtrip', 'cross-instance'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
+/**
+ * Durability scenarios (bench/durability.ts): history and resume, each
+ * beside its own baseline. Not in a default run; `--scenario NAME`, or
+ * `--scenario durability` for all four.
+ */
+export const DURABILITY_SCENARIOS = ['publish-history', 'fanout-history', 'resume-latency', 'reconnect-storm'] as const;
+export type DurabilityScenario = (typeof DURABILITY_SCENARIOS)[number];
+
 /** The wire protocol a load-generator socket speaks. */
 export type WireProtocol = 'raw' | 'trpc' | 'socket.io';
 

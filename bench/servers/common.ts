@@ -23,6 +23,11 @@ export interface SystemServer {
   buffered(): number;
   /** Stops listening. */
   close(): Promise<void>;
+  /**
+   * Publishes one event and resolves once the system acknowledged it (the
+   * engine has it: bench/durability.ts, publish-history). Only trpc-pubsub.
+   */
+  publishAcked?(payload: BenchPayload): Promise<unknown>;
 }
 
 /** Command-line options of a server entry. */
@@ -33,6 +38,14 @@ export interface ServerArgs {
   redisUrl: string | undefined;
   /** Prototype variant (trpc-pubsub-proto). */
   variant: string | undefined;
+  /** trpc-pubsub only (`--history N`): the bench topic keeps `history: { maxEvents: N }`. */
+  history: number | undefined;
+  /** trpc-pubsub only (`--postgres URL`): the PostgreSQL engine instead of Redis or memory. */
+  postgresUrl: string | undefined;
+  /** trpc-pubsub only (`--prefix P`): the engine's channel prefix. */
+  prefix: string | undefined;
+  /** trpc-pubsub only (`--backlog N`): listen on an `http.Server` of its own with this backlog. */
+  backlog: number | undefined;
 }
 
 /** Publishing pauses (setTimeout 1 ms instead of setImmediate) while the guard socket holds more than this. */
@@ -58,6 +71,10 @@ function parseArgs(argv: string[]): ServerArgs {
     role: value('--role') === 'publisher' ? 'publisher' : 'subscriber',
     redisUrl: value('--redis'),
     variant: value('--variant'),
+    history: value('--history') === undefined ? undefined : Number(value('--history')),
+    postgresUrl: value('--postgres'),
+    prefix: value('--prefix'),
+    backlog: value('--backlog') === undefined ? undefined : Number(value('--backlog')),
   };
 }
 
@@ -87,6 +104,8 @@ export async function runServer(name: string, create: (args: ServerArgs) => Prom
   const gc = (globalThis as { gc?: () => void }).gc;
 
   const publishOne = () => server.publish(makePayload(++seq));
+  /** Background flow of {@link flowStart}: publishes at a fixed rate until {@link flowStop}. */
+  let flow: { stop: () => void; done: Promise<{ events: number; firstSeq: number; lastSeq: number; late: number }> } | undefined;
 
   serve(
     {
@@ -205,6 +224,93 @@ export async function runServer(name: string, create: (args: ServerArgs) => Prom
           onAck = pump;
           pump();
         });
+      },
+
+      /**
+       * Acknowledged publishing (bench/durability.ts, publish-history): keeps
+       * `inflight` publishes outstanding, each replaced as soon as the
+       * engine acknowledged it, for `durationMs`; then waits for the last.
+       */
+      acked({ durationMs, inflight }: { durationMs: number; inflight: number }) {
+        const publishAcked = server.publishAcked?.bind(server);
+        if (publishAcked === undefined) throw new Error(`${name} has no acknowledged publish`);
+        return new Promise((resolve) => {
+          const measured = measuredWindow(durationMs);
+          const firstSeq = seq + 1;
+          let outstanding = 0;
+          let acknowledged = 0;
+          let errors = 0;
+          let firstError: string | undefined;
+          let lastAckUs = measured.startUs;
+          const settle = (ok: boolean, error?: unknown) => {
+            outstanding--;
+            if (ok) acknowledged++;
+            else {
+              errors++;
+              firstError ??= String(error);
+            }
+            lastAckUs = nowUs();
+            pump();
+          };
+          const pump = () => {
+            while (outstanding < inflight && nowUs() < measured.endAt) {
+              outstanding++;
+              publishAcked(makePayload(++seq)).then(
+                () => settle(true),
+                (error: unknown) => settle(false, error),
+              );
+            }
+            if (outstanding === 0) {
+              resolve({ events: acknowledged, errors, firstError, firstSeq, lastSeq: seq, ...measured.figures(lastAckUs) });
+            }
+          };
+          pump();
+        });
+      },
+
+      /** Starts publishing `eventsPerSec` events per second in the background (timers), until flowStop. */
+      flowStart({ eventsPerSec }: { eventsPerSec: number }) {
+        if (flow !== undefined) throw new Error('a flow is running');
+        const interval = 1e6 / eventsPerSec;
+        const firstSeq = seq + 1;
+        let next = nowUs();
+        let events = 0;
+        let late = 0;
+        let stopped = false;
+        let timer: NodeJS.Timeout | undefined;
+        let finish!: (value: { events: number; firstSeq: number; lastSeq: number; late: number }) => void;
+        const done = new Promise<{ events: number; firstSeq: number; lastSeq: number; late: number }>((resolve) => (finish = resolve));
+        const tick = () => {
+          if (stopped) return;
+          let now = nowUs();
+          if (now - next > interval) late++;
+          while (next <= now) {
+            publishOne();
+            events++;
+            next += interval;
+          }
+          now = nowUs();
+          timer = setTimeout(tick, Math.max(0, (next - now) / 1000));
+        };
+        flow = {
+          stop: () => {
+            stopped = true;
+            clearTimeout(timer);
+            finish({ events, firstSeq, lastSeq: seq, late });
+          },
+          done,
+        };
+        tick();
+        return { firstSeq };
+      },
+
+      /** Stops the flow of flowStart; returns what it published (`lastSeq` is the last event's seq). */
+      async flowStop() {
+        const running = flow;
+        if (running === undefined) return { events: 0, firstSeq: seq + 1, lastSeq: seq, late: 0 };
+        flow = undefined;
+        running.stop();
+        return running.done;
       },
 
       ack({ seq: value }: { seq: number }) {

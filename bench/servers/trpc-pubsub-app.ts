@@ -2,8 +2,14 @@
  * The trpc-pubsub bench application, shared by the `trpc-pubsub` entry and
  * its prototypes: trpc-pubsub's own server (`createPubSubServer`) with one
  * topic and server-side `pubsub.publish`, as an application would write it.
- * Cross-instance (`--redis URL`): the Redis engine from `trpc-pubsub/redis`.
+ * Cross-instance (`--redis URL`): the Redis engine from `trpc-pubsub/redis`;
+ * `--postgres URL`: the PostgreSQL engine from `trpc-pubsub/postgres`;
+ * `--history N`: the topic keeps `history: { maxEvents: N }` (bench/durability.ts);
+ * `--backlog N`: an `http.Server` of the app's own, listening with that
+ * `backlog` (`server.listen()` keeps Node's default, 511), with `attach()`.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { WebSocket } from 'ws';
 import * as z from 'zod';
 import type * as TrpcPubSub from 'trpc-pubsub';
@@ -18,16 +24,29 @@ import type { ServerArgs, SystemServer } from './common.js';
 const lib = (await import(process.env['BENCH_TRPC_PUBSUB'] ?? 'trpc-pubsub')) as typeof TrpcPubSub;
 const { createConsoleLogger, createPubSub, createPubSubRouter, createPubSubServer, defineTopics, topic } = lib;
 
-const topics = defineTopics({
-  news: topic({ payload: z.object({ seq: z.number(), t: z.number(), body: z.string() }) }),
-});
+const payload = z.object({ seq: z.number(), t: z.number(), body: z.string() });
+
+/** The bench topic, `news`, with `history: { maxEvents }` when asked (`--history N`). */
+function benchTopics(maxEvents: number | undefined) {
+  return defineTopics({
+    news: maxEvents === undefined ? topic({ payload }) : topic({ payload, history: { maxEvents } }),
+  });
+}
 
 /** Loads `redisEngine` from `trpc-pubsub/redis` if it exists yet (another engineer is writing it). */
-export async function loadRedisEngine(url: string): Promise<Engine> {
+export async function loadRedisEngine(url: string, prefix?: string): Promise<Engine> {
   const specifier = process.env['BENCH_TRPC_PUBSUB_REDIS'] ?? 'trpc-pubsub/redis';
-  const module = (await import(specifier)) as { redisEngine?: (options: { url: string }) => Engine };
+  const module = (await import(specifier)) as { redisEngine?: (options: { url: string; prefix?: string }) => Engine };
   if (typeof module.redisEngine !== 'function') throw new Error('trpc-pubsub/redis does not export redisEngine yet');
-  return module.redisEngine({ url });
+  return module.redisEngine({ url, ...(prefix === undefined ? {} : { prefix }) });
+}
+
+/** Loads `postgresEngine` from `trpc-pubsub/postgres`. */
+export async function loadPostgresEngine(connectionString: string, prefix?: string): Promise<Engine> {
+  const specifier = process.env['BENCH_TRPC_PUBSUB_POSTGRES'] ?? 'trpc-pubsub/postgres';
+  const module = (await import(specifier)) as { postgresEngine?: (options: { connectionString: string; channelPrefix?: string }) => Engine };
+  if (typeof module.postgresEngine !== 'function') throw new Error('trpc-pubsub/postgres does not export postgresEngine');
+  return module.postgresEngine({ connectionString, ...(prefix === undefined ? {} : { channelPrefix: prefix }) });
 }
 
 /** How a prototype changes the app (bench/servers/trpc-pubsub-proto.ts). */
@@ -37,9 +56,15 @@ export interface AppHooks {
 }
 
 /** Builds the trpc-pubsub bench server. */
-export async function createTrpcPubSub({ redisUrl }: ServerArgs, hooks: AppHooks = {}): Promise<SystemServer> {
+export async function createTrpcPubSub({ redisUrl, postgresUrl, history, prefix, backlog }: ServerArgs, hooks: AppHooks = {}): Promise<SystemServer> {
   const logger = createConsoleLogger('warn');
-  const engine = redisUrl === undefined ? undefined : await loadRedisEngine(redisUrl);
+  const topics = benchTopics(history);
+  const engine =
+    postgresUrl !== undefined
+      ? await loadPostgresEngine(postgresUrl, prefix)
+      : redisUrl === undefined
+        ? undefined
+        : await loadRedisEngine(redisUrl, prefix);
   const pubsub = createPubSub({ topics, logger, ...(engine === undefined ? {} : { engine }) });
   await pubsub.ready();
   const router = createPubSubRouter(pubsub);
@@ -51,6 +76,22 @@ export async function createTrpcPubSub({ redisUrl }: ServerArgs, hooks: AppHooks
       last = socket;
     },
   });
+  if (backlog !== undefined && hooks.serve === undefined) {
+    hooks = {
+      ...hooks,
+      serve: async (pubsubServer) => {
+        const http = createServer((req, res) => {
+          if (!pubsubServer.handleHttp(req, res)) res.writeHead(404).end();
+        });
+        pubsubServer.attach(http);
+        await new Promise<void>((resolve, reject) => {
+          http.once('error', reject);
+          http.listen({ port: 0, host: '127.0.0.1', backlog }, () => resolve());
+        });
+        return (http.address() as AddressInfo).port;
+      },
+    };
+  }
   const port = hooks.serve !== undefined ? await hooks.serve(server) : (await server.listen({ port: 0, host: '127.0.0.1' })).port;
   const onError = (error: unknown) => logger.error('publish failed', { error: String(error) });
   return {
@@ -59,6 +100,7 @@ export async function createTrpcPubSub({ redisUrl }: ServerArgs, hooks: AppHooks
     publish: (payload: BenchPayload) => {
       pubsub.publish('news', payload).catch(onError);
     },
+    publishAcked: (payload: BenchPayload) => pubsub.publish('news', payload),
     buffered: () => last?.bufferedAmount ?? 0,
     async close() {
       await server.close();
