@@ -131,9 +131,9 @@ const STORM_JITTER_MS = Number(process.env['BENCH_STORM_JITTER_MS'] ?? 1000);
  * 0–BENCH_STORM_JITTER_MS ms.
  */
 const STORM_VARIANT_TABLE: Record<string, { label: string; bArgs: string[]; jitterMs: number }> = {
-  listen: { label: 'listen() (backlog 511)', bArgs: [], jitterMs: 0 },
+  listen: { label: 'listen() (default backlog, 4096 since 2026-12-03)', bArgs: [], jitterMs: 0 },
   backlog: { label: 'backlog 4096', bArgs: ['--backlog', '4096'], jitterMs: 0 },
-  jitter: { label: `listen() (backlog 511), client jitter 0–${STORM_JITTER_MS} ms`, bArgs: [], jitterMs: STORM_JITTER_MS },
+  jitter: { label: `listen() (default backlog, 4096 since 2026-12-03), client jitter 0–${STORM_JITTER_MS} ms`, bArgs: [], jitterMs: STORM_JITTER_MS },
 };
 const STORM_VARIANTS = (process.env['BENCH_STORM_VARIANTS'] ?? 'listen,backlog').split(',').filter((v) => v !== '');
 const SUBS_1K = 1000;
