@@ -26,6 +26,9 @@ export interface EngineLinkOptions {
   readonly gap: EngineContext['gap'];
 }
 
+/** Waits between the attempts of a failing history read (about 5 s in all), before it is `SERVICE_UNAVAILABLE`. */
+export const HISTORY_READ_RETRIES_MS: readonly number[] = [100, 200, 400, 800, 1600, 2000];
+
 /** A history read, or `unsupported` when the engine keeps none. */
 export type EngineRead = HistoryRead | { readonly ok: false; readonly reason: 'unsupported'; readonly cursor: undefined };
 
@@ -36,6 +39,7 @@ export class EngineLink {
   /** Broker subscriptions in flight, by scope name (resolve when effective, never reject). */
   readonly #listening = new Map<string, Promise<void>>();
   readonly #started: Promise<void> | undefined;
+  #closed = false;
 
   constructor(options: EngineLinkOptions) {
     this.engine = options.engine;
@@ -112,22 +116,35 @@ export class EngineLink {
     return this.engine.health();
   }
 
-  /** Closes the engine. */
+  /** Closes the engine (history reads stop retrying). */
   close(): Promise<void> {
+    this.#closed = true;
     return this.engine.close();
   }
 
-  /** Runs a history read: `undefined` when the engine keeps no history, `SERVICE_UNAVAILABLE` when it fails. */
+  /**
+   * Runs a history read: `undefined` when the engine keeps no history,
+   * `SERVICE_UNAVAILABLE` when it still fails after {@link HISTORY_READ_RETRIES_MS}
+   * (a broker restarting or failing over comes back within seconds, and a
+   * resuming subscriber should not lose its place over it).
+   */
   async #readHistory(scope: SubscriptionScope, read: () => Promise<HistoryRead>): Promise<HistoryRead | undefined> {
-    try {
-      return await read();
-    } catch (error) {
-      if ((error as { code?: unknown } | null)?.code === HISTORY_NOT_SUPPORTED) return undefined;
-      throw new TRPCError({
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await read();
+      } catch (error) {
+        if ((error as { code?: unknown } | null)?.code === HISTORY_NOT_SUPPORTED) return undefined;
+        const delay = HISTORY_READ_RETRIES_MS[attempt];
+        if (delay !== undefined && !this.#closed) {
+          await new Promise((resolve) => setTimeout(resolve, delay));
+          continue;
+        }
+        throw new TRPCError({
         code: 'SERVICE_UNAVAILABLE',
-        message: `Could not read the history of "${scopeName(scope)}": ${this.engine.name} engine unavailable`,
-        cause: error,
-      });
+          message: `Could not read the history of "${scopeName(scope)}": ${this.engine.name} engine unavailable`,
+          cause: error,
+        });
+      }
     }
   }
 

@@ -40,7 +40,10 @@ export interface RedisEngineOptions {
    * `subscriber`. Yours to close. A standalone `Redis` is best with
    * `enableOfflineQueue: false`; leave a `Cluster`'s offline queue on (its
    * node connections open lazily). Either way, publishes are refused while
-   * the engine's health is degraded.
+   * the engine's health is degraded. Give it
+   * `autoResendUnfulfilledCommands: false`: ioredis otherwise sends a
+   * publish again after a reconnect when its reply was lost, and the event
+   * is appended twice.
    */
   publisher?: RedisClient;
   /**
@@ -213,7 +216,9 @@ function resolve(options: RedisEngineOptions, log: Log): Resolved {
   } else {
     const url = options.url ?? process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
     const base: RedisOptions = { ...options.redisOptions, lazyConnect: true };
-    publisher = new Redis(url, { ...base, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+    // A publish sent but unanswered when the connection drops may have been appended (the script ran, the reply was lost):
+    // never send it again (that would append it twice, with two ids); it fails, and "failed" means "maybe published" (PROTOCOL §4).
+    publisher = new Redis(url, { ...base, enableOfflineQueue: false, maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false });
     subscriber = new Redis(url, { ...base, autoResubscribe: true, enableOfflineQueue: true, maxRetriesPerRequest: null });
   }
   const subscribing = subscriberFor(subscriber, log);
