@@ -18,6 +18,23 @@ const say = (text: string) => ({ user: 'ann', text });
 
 
 describe('resume through the stock wsLink', () => {
+  it('resubscribes all 150 subscriptions of a client after a reconnect (wsLink sends them in one batch) and each resumes', async () => {
+    await using srv = await startServer();
+    await using client = stockClient(srv.url);
+    const rooms = Array.from({ length: 150 }, (_, i) => listen(client.trpc.chat.events, { key: `room-${i}` }));
+    await Promise.all(rooms.map((room) => room.started));
+    await Promise.all(rooms.map((_, i) => srv.pubsub.publish('chat', say(`before ${i}`), { key: `room-${i}` })));
+    await Promise.all(rooms.map((room) => room.data.next()));
+
+    srv.connections[0]?.socket.terminate();
+    await Promise.all(rooms.map((_, i) => srv.pubsub.publish('chat', say(`away ${i}`), { key: `room-${i}` })));
+    await reconnected(srv, 2, 150);
+
+    const resumed = await Promise.all(rooms.map((room) => room.data.next()));
+    expect(resumed.map((item) => item.data.payload.text)).toEqual(rooms.map((_, i) => `away ${i}`));
+    await Promise.all(rooms.map((room) => room.gaps.nothing(0)));
+  });
+
   it('replays what was published while the client was away, then goes on live, without a gap or a duplicate', async () => {
     await using srv = await startServer();
     await using client = stockClient(srv.url);

@@ -69,8 +69,10 @@ export interface ServerOptions<TRouter extends AnyTRPCRouter> {
   maxSubscriptionsPerConnection?: number;
   /**
    * Most messages in one batched frame; a larger batch is refused, every
-   * request in it answered with `BAD_REQUEST`.
-   * @default 100
+   * request in it answered with `BAD_REQUEST`. The stock `wsLink` resends
+   * every open subscription in one batch when it reconnects, so the default
+   * follows the subscription limit rather than a smaller number.
+   * @default maxSubscriptionsPerConnection (1000)
    */
   maxBatchSize?: number;
   /**

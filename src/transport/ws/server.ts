@@ -119,7 +119,7 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
       framePool: this.#framePool,
       logger: this.#logger,
       maxSubscriptions: options.maxSubscriptionsPerConnection ?? DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
-      maxBatchSize: options.maxBatchSize ?? 100,
+      maxBatchSize: options.maxBatchSize ?? options.maxSubscriptionsPerConnection ?? DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
       maxBufferedBytes: (options.slowConsumer ?? DEFAULT_SLOW_CONSUMER).maxBufferedBytes,
       coalescer: this.#coalescer,
       onClosed: (connection, code, reason) => this.#onClosed(connection, code, reason),
