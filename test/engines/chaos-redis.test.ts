@@ -6,11 +6,13 @@
  * one instance SIGKILLed and restarted, and one redis-server SIGKILLed and
  * restarted on its data. Replay a run with `CHAOS_SEED=<seed>`.
  */
+import { createTRPCClient, createWSClient, wsLink } from '@trpc/client';
 import { Redis } from 'ioredis';
-import { createPubSub, silentLogger, type PubSubEvent } from 'trpc-pubsub';
+import { createPubSub, createPubSubServer, silentLogger, type PubSubEvent } from 'trpc-pubsub';
 import { redisEngine } from 'trpc-pubsub/redis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { chaosTopics } from '../fixtures/chaos-app.js';
+import WebSocket from 'ws';
+import { chaosTopics, createChaosRouter, type ChaosRouter } from '../fixtures/chaos-app.js';
 import { resumeBeforeLiveArrives, resumeDuringCatchUp } from '../fixtures/chaos-resume.js';
 import { chaosSeed, formatReport, runChaos, seededRandom, type ChaosBroker } from '../fixtures/chaos.js';
 import { Inbox } from '../fixtures/inbox.js';
@@ -99,6 +101,52 @@ describe.skipIf(suite.skip)(suite.title, () => {
       publisherConnection.disconnect();
       subscriberConnection.disconnect();
       await listenerProxy.close();
+    }
+  });
+
+  // The seeded runs where Redis took a while to come back: a client that reconnected meanwhile
+  // had its subscription ended with SERVICE_UNAVAILABLE (neither wsLink nor the convenience
+  // client retries it), and got nothing more.
+  it('keeps a subscription that resumes while Redis is down, and replays what it missed once Redis is back', { timeout: 20_000 }, async () => {
+    const prefix = uniquePrefix();
+    const a = createPubSub({ topics: chaosTopics, engine: redisEngine({ url: redis.url, prefix }), logger: silentLogger });
+    const b = createPubSub({ topics: chaosTopics, engine: redisEngine({ url: redis.url, prefix }), logger: silentLogger });
+    const server = createPubSubServer({ pubsub: b, router: createChaosRouter(b), keepAlive: { enabled: false }, shutdownGraceMs: 0 });
+    await Promise.all([a.ready(), b.ready()]);
+    const wsClient = createWSClient({ url: (await server.listen({ port: 0 })).url, WebSocket: WebSocket as never });
+    const stop: (() => void)[] = [];
+    try {
+      const trpc = createTRPCClient<ChaosRouter>({ links: [wsLink({ client: wsClient })] });
+      const local = new Inbox<PubSubEvent>();
+      stop.push(b.subscribe('ledger', { key: 'k' }, local.push));
+      await settled(b);
+      const first = await a.publish('ledger', { publisher: 'A', key: 'k', seq: 1 }, { key: 'k' });
+      expect((await local.next()).id).toBe(first.id);
+
+      await redis.stop();
+      await vi.waitFor(() => expect(b.health().status).toBe('degraded'), { timeout: 5000 });
+      // A client resumes after `first` (as wsLink does after a reconnect) while Redis is away.
+      const resumed = new Inbox<string>();
+      const errors: string[] = [];
+      const subscription = trpc.ledger.events.subscribe(
+        { key: 'k', lastEventId: first.id },
+        {
+          onData: (item) => resumed.push(item.data.kind === 'gap' ? `gap ${item.data.reason}` : item.id),
+          onError: (error) => void errors.push(`${error.data?.code ?? ''} ${error.message}`),
+        },
+      );
+      stop.push(() => subscription.unsubscribe());
+      await redis.restart();
+      await vi.waitFor(() => expect(a.health().status).toBe('ok'), { timeout: 10_000 });
+      const after = await vi.waitFor(() => a.publish('ledger', { publisher: 'A', key: 'k', seq: 2 }, { key: 'k' }), { timeout: 10_000 });
+      await vi.waitFor(() => expect([...resumed.items, ...errors]).not.toEqual([]), { timeout: 10_000 });
+      await vi.waitFor(() => expect(errors.length > 0 || resumed.items.includes(after.id)).toBe(true), { timeout: 5000 });
+      expect({ errors, resumed: resumed.items }).toEqual({ errors: [], resumed: [after.id] });
+    } finally {
+      for (const end of stop) end();
+      await wsClient.close();
+      await server.close();
+      await Promise.all([a.close(), b.close()]);
     }
   });
 
