@@ -154,7 +154,7 @@ export class PubSubCore implements SubscriptionHost {
    */
   async resume(scope: SubscriptionScope, lastEventId: string, allowed: AllowedTopics): Promise<ResumeRead> {
     if (scope.kind === 'all') return this.#readAllTopics(allowed, { after: parseTopicCursor(lastEventId) ?? lastEventId, lastEventId });
-    const read = this.#keepsHistory(scope.topic)
+    const read = this.keepsHistory(scope.topic)
       ? await this.#engine.since(scope, lastEventId)
       : ({ ok: false, reason: 'unsupported', cursor: undefined } as const);
     if (read.ok) {
@@ -173,7 +173,7 @@ export class PubSubCore implements SubscriptionHost {
    */
   async recent(scope: SubscriptionScope, n: number, allowed: AllowedTopics): Promise<ResumeRead> {
     if (scope.kind === 'all') return this.#readAllTopics(allowed, { last: n });
-    if (!this.#keepsHistory(scope.topic)) return { ok: true, events: [] };
+    if (!this.keepsHistory(scope.topic)) return { ok: true, events: [] };
     const { events } = await this.#engine.latest(scope, n);
     this.counters.replayed += events.length;
     return { ok: true, events };
@@ -193,12 +193,12 @@ export class PubSubCore implements SubscriptionHost {
 
   /** Whether an all-topics subscription under `allowed` tracks a cursor (some topic it may receive keeps history). */
   tracksAllTopics(allowed: AllowedTopics): boolean {
-    return this.#receivable(allowed).some((topic) => this.#keepsHistory(topic));
+    return this.#receivable(allowed).some((topic) => this.keepsHistory(topic));
   }
 
   /** Whether `topic` keeps history (a position in all-topics cursors). */
   keepsHistory(topic: string): boolean {
-    return this.#keepsHistory(topic);
+    return this.topics.find(topic)?.history !== undefined;
   }
 
   /** Engine health plus local counts. */
@@ -230,10 +230,6 @@ export class PubSubCore implements SubscriptionHost {
   close(): Promise<void> {
     this.#closing ??= this.#engine.close();
     return this.#closing;
-  }
-
-  #keepsHistory(topic: string): boolean {
-    return this.topics.find(topic)?.history !== undefined;
   }
 
   /** The topics an all-topics subscription under `allowed` may receive. */

@@ -212,6 +212,11 @@ export abstract class Subscription implements Sink {
     return this.#positions === undefined ? encoded.event.id : this.#formatted();
   }
 
+  /** Whether this is an all-topics subscription tracking a cursor (its tracked ids are its own, not the event's). */
+  protected get tracksCursor(): boolean {
+    return this.#positions !== undefined;
+  }
+
   /** An all-topics subscription that should track a cursor starts from every topic's head, read first. */
   #needsStartingPositions(): boolean {
     return this.scope.kind === 'all' && this.core.tracksAllTopics(this.allowed);

@@ -77,10 +77,13 @@ export class TopicSink extends Subscription {
 
   protected onEvent(encoded: EncodedEvent): void {
     if (this.#prefix === undefined) return;
-    const id = this.trackedId(encoded);
-    if (id === encoded.event.id) this.connection.sendFrame(this.connection.framePool.frame(this.#prefix, encoded));
+    if (!this.tracksCursor) {
+      this.connection.sendFrame(this.connection.framePool.frame(this.#prefix, encoded));
+      return;
+    }
     // An all-topics cursor is this subscription's own: no shared frame; the event's id travels in its data (PROTOCOL.md §4).
-    else this.connection.sendResult(this.id, this.jsonrpc, { type: 'data', id, data: { id, data: { ...encoded.wire, id: encoded.event.id } } });
+    const id = this.trackedId(encoded);
+    this.connection.sendResult(this.id, this.jsonrpc, { type: 'data', id, data: { id, data: { ...encoded.wire, id: encoded.event.id } } });
   }
 
   protected onGap(gap: GapSignal, cursor: string): void {
