@@ -242,6 +242,7 @@ export function describeEngineContract(title: string, harness: EngineHarness, op
         const [first, last = first!] = [instances[0]!, instances.at(-1)!];
         const away = new AbortController();
         const before = await allTopicsCaller(first, away.signal, undefined);
+        await settled(first); // its broker subscriptions are effective: what is published from now on reaches it
         const c1 = await first.publish('chat', { user: 'ann', text: 'c1' }, { key: 'room-1' });
         const f1 = await last.publish('feed', { n: 1 });
         const seen = [await before.next(), await before.next()];
