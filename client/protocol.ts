@@ -110,8 +110,10 @@ export const CloseCode = {
   ContextRefused: 4401,
   /** The client did not answer a keepalive `PING` in time (terminated, seen as 1006 by the client). */
   KeepAliveTimeout: 4408,
-  /** The socket's send buffer stayed over `slowConsumer.maxBufferedBytes`; reconnect and resume. */
+  /** The bytes waiting to be written to the socket (events and replies) went over `slowConsumer.maxBufferedBytes`; reconnect and resume. */
   SlowConsumer: 4429,
+  /** The session ended (the server's `sessionExpiresAt`, e.g. the token's `exp`); reconnect with fresh `connectionParams` and resume. */
+  SessionExpired: 4440,
 } as const;
 /** One of {@link CloseCode}'s values. */
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];

@@ -44,6 +44,16 @@ describe('health and metrics', () => {
     expect(await response.json()).toEqual({ status: 'ok', engine: 'memory', connections: 1, subscriptions: 2, channels: 2 });
   });
 
+  it('answers /healthz and /readyz with 200 while serving on a reachable engine', async () => {
+    await using srv = await startServer();
+
+    const alive = await fetch(`${srv.httpUrl}/healthz`);
+    const ready = await fetch(`${srv.httpUrl}/readyz`);
+
+    expect([alive.status, await alive.json()]).toEqual([200, { status: 'alive' }]);
+    expect([ready.status, await ready.json()]).toEqual([200, { ready: true, status: 'ok', engine: 'memory' }]);
+  });
+
   it('exposes Prometheus metrics as text', async () => {
     await using srv = await startServer();
     const first = stockClient(srv.url);
@@ -263,7 +273,11 @@ describe('graceful shutdown', () => {
     const late = new WebSocket(srv.url);
     const refused = deferred<Error>();
     late.on('error', refused.resolve);
-    expect(String(await refused.promise)).toMatch(/503|ECONNREFUSED/);
+    expect(String(await refused.promise)).toMatch(/Unexpected server response: 503/);
+    // The port is still held while clients leave: HTTP gets 503 too, not ECONNREFUSED.
+    const [healthz, readyz, other] = await Promise.all(['/healthz', '/readyz', '/anything'].map((path) => fetch(`${srv.httpUrl}${path}`)));
+    expect([healthz!.status, readyz!.status, other!.status]).toEqual([503, 503, 503]);
+    expect(await readyz!.json()).toEqual({ ready: false, status: 'closing', detail: 'the server is shutting down' });
     await leaves.close();
     await closing;
 

@@ -17,7 +17,7 @@ import { ABNORMAL_CLOSURE, closeCodeOfWsError } from './close-codes.js';
 import type { FramePool } from './frame-pool.js';
 import { isIterableResult, iterateResult } from './iterate.js';
 import { decodeFrame, inputWithLastEventId, parseConnectionParams, requestIdOf, wantsConnectionParams } from './messages.js';
-import type { CreateContextOptions } from './options.js';
+import type { CreateContextOptions, RateLimit } from './options.js';
 import { errorShapeOf, reportError, sendResponse, type OnErrorHook } from './respond.js';
 import { tableDelete, tableEntries, tableGet, tableSet, tableSize, type RequestId, type SubscriptionTable } from './subscription-table.js';
 import { TopicSink, type SinkConnection } from './topic-sink.js';
@@ -46,7 +46,12 @@ export interface ConnectionDeps {
   logger: Logger;
   maxSubscriptions: number;
   maxBatchSize: number;
+  /** The output budget: most bytes waiting in the socket before the connection is closed with 4429. */
   maxBufferedBytes: number;
+  /** The per-connection request bucket; `undefined` when off. */
+  rateLimit: RateLimit | undefined;
+  /** When a connection's session ends, from its context (ms since the epoch). */
+  sessionExpiresAt: ((ctx: unknown) => Date | number | undefined) | undefined;
   coalescer: WriteCoalescer;
   /** Called once when the socket has closed and every subscription is released. */
   onClosed: (connection: Connection, code: number, reason: Buffer) => void;
@@ -59,6 +64,8 @@ const kConnection = Symbol('trpc-pubsub.connection');
 type SocketWithConnection = WebSocket & { [kConnection]: Connection };
 /** The context of a server without `createContext`: ready at once, shared. */
 const CONTEXT_READY: Promise<ContextResult> = Promise.resolve({ ok: true });
+/** Longest delay `setTimeout` takes (about 24.8 days); a session ending later is not timed. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * A subscription being set up, or one of the application's own
@@ -92,6 +99,8 @@ export class Connection implements CoalescedSocket, SinkConnection {
    * integer: no timestamp, which V8 would box, per connection).
    */
   quietTicks = 0;
+  /** The client's IP as the connection caps count it (set by the server). */
+  clientIp = '';
 
   #state: ConnectionState = ConnectionState.CONNECTING;
   #subscriptions: SubscriptionTable<Subscription> = undefined;
@@ -107,6 +116,20 @@ export class Connection implements CoalescedSocket, SinkConnection {
    * reported instead of 1006 when the peer's answer never arrives.
    */
   #closeSent: number | undefined;
+  /** Request tokens left (negative: a debt the client ran up past the limit), as of {@link #tokensAt}. */
+  #tokens: number;
+  /** When {@link #tokens} was last brought up to date (`performance.now()`). */
+  #tokensAt: number;
+  /** Resumes reading once a rate-limited client's bucket refilled. */
+  #resumeTimer: NodeJS.Timeout | undefined;
+  /**
+   * Messages `ws` still emitted after the request limit paused the socket
+   * (the rest of the chunk it was parsing), read in order once the bucket
+   * refilled: at most one chunk, since the socket is not read meanwhile.
+   */
+  #held: { data: Buffer; isBinary: boolean }[] | undefined;
+  /** Closes the connection when its session ends (see `sessionExpiresAt`). */
+  #expiryTimer: NodeJS.Timeout | undefined;
 
   constructor(
     /** Server-unique connection number. */
@@ -123,6 +146,8 @@ export class Connection implements CoalescedSocket, SinkConnection {
     private readonly deps: ConnectionDeps,
   ) {
     if (deps.createContext !== undefined) this.#req = req;
+    this.#tokens = deps.rateLimit?.burst ?? 0;
+    this.#tokensAt = deps.rateLimit === undefined ? 0 : performance.now();
     if (!wantsConnectionParams(req.url)) this.#ctxPromise = this.#createContext(null);
     // Shared listener functions (no closure per connection): they find the
     // connection through a symbol on the socket.
@@ -147,9 +172,10 @@ export class Connection implements CoalescedSocket, SinkConnection {
     return this.#ctx;
   }
 
-  /** Sends a text message unless the socket is closing (keepalive, reconnect notice). */
+  /** Sends a text message unless the socket is closing (keepalive, reconnect notice), within the output budget. */
   sendText(text: string): void {
-    if (this.socket.readyState === OPEN) this.socket.send(text);
+    if (this.socket.readyState !== OPEN || this.#overBudget()) return;
+    this.socket.send(text);
   }
 
   /**
@@ -160,13 +186,23 @@ export class Connection implements CoalescedSocket, SinkConnection {
     if (this.#state >= ConnectionState.CLOSING) return;
     this.#state = ConnectionState.CLOSING;
     this.#closeSent ??= code;
+    this.#endPause();
     this.socket.close(code, reason);
     setTimeout(() => this.socket.terminate(), 1000).unref();
   }
 
   /** Ends the TCP connection at once (keepalive timeout, shutdown). */
   terminate(): void {
+    this.#endPause();
     this.socket.terminate();
+  }
+
+  /** Reads the socket again if the request limit paused it (a closing connection must read the peer's close frame). */
+  #endPause(): void {
+    if (this.#held === undefined) return;
+    clearTimeout(this.#resumeTimer);
+    this.#resumeTimer = this.#held = undefined;
+    this.socket.resume();
   }
 
   static readonly #messageListener = function (this: WebSocket, data: Buffer, isBinary: boolean): void {
@@ -190,11 +226,7 @@ export class Connection implements CoalescedSocket, SinkConnection {
    * synchronously to the same socket, so order is kept.
    */
   sendFrame(frame: Buffer): void {
-    if (this.socket.readyState !== OPEN) return;
-    if (this.raw.writableLength > this.deps.maxBufferedBytes) {
-      this.#closeSlowConsumer();
-      return;
-    }
+    if (this.socket.readyState !== OPEN || this.#overBudget()) return;
     this.deps.coalescer.write(this, frame);
   }
 
@@ -210,14 +242,96 @@ export class Connection implements CoalescedSocket, SinkConnection {
     this.#respondError(sink.id, sink.jsonrpc, error, 'subscription', undefined, undefined);
   }
 
-  #closeSlowConsumer(): void {
-    if (this.#state >= ConnectionState.CLOSING) return;
-    this.deps.logger.warn('closing slow consumer', { connection: this.id, bufferedBytes: this.raw.writableLength });
-    this.close(CloseCode.SlowConsumer, 'slow consumer');
+  /**
+   * The output budget, shared by events and replies: whether the bytes
+   * waiting in the socket exceed it, in which case the connection is closed
+   * with 4429 (the client resumes from history).
+   */
+  #overBudget(): boolean {
+    if (this.raw.writableLength <= this.deps.maxBufferedBytes) return false;
+    if (this.#state < ConnectionState.CLOSING) {
+      this.deps.logger.warn('closing slow consumer', { connection: this.id, bufferedBytes: this.raw.writableLength });
+      this.close(CloseCode.SlowConsumer, 'slow consumer');
+    }
+    return true;
   }
 
   #respond(message: TRPCResponseMessage): void {
+    if (this.#overBudget()) return;
     sendResponse(this.socket, this.deps.config, message);
+  }
+
+  /**
+   * Takes one token from the connection's request bucket. When it is
+   * empty, the request is refused: the client runs up a debt (bounded by
+   * the burst) and the socket is not read until the bucket is positive
+   * again, so a flood costs the server about the limit, not what the
+   * client sends.
+   */
+  #takeToken(): boolean {
+    const limit = this.deps.rateLimit;
+    if (limit === undefined) return true;
+    const tokens = this.#refill(limit);
+    if (tokens >= 1) {
+      this.#tokens = tokens - 1;
+      return true;
+    }
+    this.#tokens = Math.max(tokens - 1, -limit.burst);
+    this.#pauseReading(limit);
+    return false;
+  }
+
+  /** The bucket brought up to date. */
+  #refill(limit: RateLimit): number {
+    const now = performance.now();
+    this.#tokens = Math.min(limit.burst, this.#tokens + ((now - this.#tokensAt) * limit.requestsPerSecond) / 1000);
+    this.#tokensAt = now;
+    return this.#tokens;
+  }
+
+  /**
+   * Stops reading the socket until the bucket holds a token again; what
+   * `ws` still emits meanwhile is held, not parsed, so a flood costs one
+   * refused request per refill instead of a chunk of them.
+   */
+  #pauseReading(limit: RateLimit): void {
+    if (this.#held !== undefined || this.#state >= ConnectionState.CLOSING) return;
+    this.#held = [];
+    this.socket.pause();
+    const resumeWhenRefilled = () => {
+      const missing = 1 - this.#refill(limit);
+      if (missing > 0) {
+        this.#resumeTimer = setTimeout(resumeWhenRefilled, Math.ceil((missing * 1000) / limit.requestsPerSecond));
+        return;
+      }
+      this.#resumeTimer = undefined;
+      this.#readHeld();
+    };
+    resumeWhenRefilled();
+  }
+
+  /** Reads the held messages in order, until the limit pauses the socket again; then reads the socket again. */
+  #readHeld(): void {
+    const held = this.#held ?? [];
+    this.#held = undefined;
+    let next = 0;
+    while (next < held.length && this.#held === undefined && this.#state < ConnectionState.CLOSING) {
+      const { data, isBinary } = held[next++]!;
+      this.#read(data, isBinary);
+    }
+    if (this.#state >= ConnectionState.CLOSING) return;
+    if (this.#held !== undefined) this.#held = held.slice(next);
+    else this.socket.resume();
+  }
+
+  /** Schedules the 4440 close of a session ending at `at` (see `sessionExpiresAt`). */
+  #expireAt(at: Date | number): void {
+    const delay = +at - Date.now();
+    if (Number.isNaN(delay) || delay > MAX_TIMER_MS) return;
+    this.#expiryTimer = setTimeout(() => {
+      this.#expiryTimer = undefined;
+      this.close(CloseCode.SessionExpired, 'session expired');
+    }, Math.max(0, delay));
   }
 
   #reportError(error: TRPCError, path: string | undefined, type: string, input: unknown): void {
@@ -249,6 +363,8 @@ export class Connection implements CoalescedSocket, SinkConnection {
       try {
         this.#ctx = await createContext({ req, res: this.socket, info: { connectionParams } });
         if (this.#state === ConnectionState.CONNECTING) this.#state = ConnectionState.OPEN;
+        const expiresAt = this.deps.sessionExpiresAt?.(this.#ctx);
+        if (expiresAt !== undefined && this.#state === ConnectionState.OPEN) this.#expireAt(expiresAt);
         return { ok: true };
       } catch (cause) {
         const error = getTRPCErrorFromUnknown(cause);
@@ -269,6 +385,14 @@ export class Connection implements CoalescedSocket, SinkConnection {
 
   #onMessage(data: Buffer, isBinary: boolean): void {
     this.quietTicks = 0;
+    if (this.#held !== undefined) {
+      this.#held.push({ data, isBinary });
+      return;
+    }
+    this.#read(data, isBinary);
+  }
+
+  #read(data: Buffer, isBinary: boolean): void {
     if (!isBinary && data.length === 4) {
       const text = data.toString('latin1');
       if (text === PONG) return;
@@ -283,6 +407,10 @@ export class Connection implements CoalescedSocket, SinkConnection {
       return;
     }
     const frame = decodeFrame(text, this.deps.maxBatchSize, this.deps.config.transformer);
+    if (frame.kind !== 'requests' && !this.#takeToken()) {
+      this.#refuseRateLimited(null, undefined);
+      return;
+    }
     if (frame.kind === 'not-json') {
       this.#respondError(null, undefined, frame.error, 'unknown', undefined, undefined);
       return;
@@ -292,6 +420,10 @@ export class Connection implements CoalescedSocket, SinkConnection {
       return;
     }
     for (const [index, request] of frame.requests.entries()) {
+      if ((!request.ok || request.message.method !== 'subscription.stop') && !this.#takeToken()) {
+        this.#refuseRateLimited(request.ok ? request.message.id : request.id, request.ok ? request.message.jsonrpc : request.jsonrpc);
+        continue;
+      }
       if (request.ok) {
         this.#handle(request.message, index).catch((cause: unknown) => {
           this.deps.logger.error('request handling failed', { connection: this.id, error: String(cause) });
@@ -310,6 +442,12 @@ export class Connection implements CoalescedSocket, SinkConnection {
       this.#refuse(error, CloseCode.BadConnectionParams, 'malformed connectionParams');
       return Promise.resolve({ ok: false, error });
     }
+  }
+
+  #refuseRateLimited(id: RequestId | null, jsonrpc: '2.0' | undefined): void {
+    const limit = this.deps.rateLimit!;
+    const error = new TRPCError({ code: 'TOO_MANY_REQUESTS', message: `More than ${limit.requestsPerSecond} requests per second (burst ${limit.burst})` });
+    this.#respondError(id, jsonrpc, error, 'unknown', undefined, undefined);
   }
 
   #refuseBatch(messages: unknown[]): void {
@@ -436,6 +574,9 @@ export class Connection implements CoalescedSocket, SinkConnection {
     for (const subscription of subscriptions) subscription.stop();
     this.#closed?.abort();
     this.#req = undefined;
+    clearTimeout(this.#resumeTimer);
+    clearTimeout(this.#expiryTimer);
+    this.#resumeTimer = this.#expiryTimer = this.#held = undefined;
     // ws stops reading after it refuses a frame, so the peer's closing answer is never seen (1006).
     const reported = code === ABNORMAL_CLOSURE && this.#closeSent !== undefined ? this.#closeSent : code;
     this.deps.onClosed(this, reported, reason);

@@ -16,6 +16,32 @@ export const DEFAULT_SLOW_CONSUMER = { maxBufferedBytes: 8 * 1024 * 1024 } as co
 export const DEFAULT_SHUTDOWN_GRACE_MS = 2_000;
 /** Default of {@link ServerOptions.path}. */
 export const DEFAULT_PATH = '/trpc';
+/** Default of {@link ServerOptions.rateLimit}: 1,000 requests per second per connection, bursts of 2,000. */
+export const DEFAULT_RATE_LIMIT = { requestsPerSecond: 1000, burst: 2000 } as const;
+/** Default of {@link ServerOptions.maxConnections}. */
+export const DEFAULT_MAX_CONNECTIONS = 50_000;
+/** Default of {@link ServerOptions.maxConnectionsPerIp}. */
+export const DEFAULT_MAX_CONNECTIONS_PER_IP = 1000;
+
+/**
+ * Which browser origins may open a connection (checked on the upgrade's
+ * `Origin` header, against cross-site WebSocket hijacking; a refused
+ * upgrade gets `403 Forbidden`). Requests without an `Origin` header (Node
+ * clients, curl) are always let through: only browsers send one.
+ * - `'same-origin'`: the origin's host must equal the request's `Host`;
+ * - `'*'`: any origin;
+ * - a list: exact origins (`'https://app.example.com'`) or patterns;
+ * - a function deciding for each origin.
+ */
+export type AllowedOrigins = 'same-origin' | '*' | readonly (string | RegExp)[] | ((origin: string, req: IncomingMessage) => boolean);
+
+/** A per-connection token bucket (see {@link ServerOptions.rateLimit}). */
+export interface RateLimit {
+  /** Tokens added per second: the sustained rate. */
+  requestsPerSecond: number;
+  /** Most tokens held: the largest burst. Must be ≥ 1. */
+  burst: number;
+}
 
 /** What `createContext` gets: the upgrade request, the socket, and the client's connectionParams. */
 export interface CreateContextOptions {
@@ -82,8 +108,12 @@ export interface ServerOptions<TRouter extends AnyTRPCRouter> {
    */
   keepAlive?: { enabled: boolean; pingMs?: number; pongWaitMs?: number };
   /**
-   * A subscriber whose socket send buffer exceeds `maxBufferedBytes` is
-   * closed with 4429 (it reconnects and may resume); memory stays bounded.
+   * The per-connection output budget: when the bytes waiting to be written
+   * to a connection (events and replies alike, in the socket's buffer)
+   * exceed `maxBufferedBytes`, the connection is closed with 4429 (it
+   * reconnects and may resume from history); memory stays bounded, whether
+   * the client stopped reading events or floods requests without reading
+   * their answers.
    * @default { maxBufferedBytes: 8_388_608 }
    */
   slowConsumer?: { maxBufferedBytes: number };
@@ -93,6 +123,51 @@ export interface ServerOptions<TRouter extends AnyTRPCRouter> {
    * @default 2000
    */
   shutdownGraceMs?: number;
+  /**
+   * Requests (queries, mutations such as publishes, subscription starts;
+   * not `subscription.stop`, not keepalive) one connection may send: a
+   * token bucket. A request past it is answered `TOO_MANY_REQUESTS`, and
+   * the server stops reading that socket until the bucket refills, so a
+   * flooding client slows itself down instead of the others. `false` turns
+   * it off.
+   * @default { requestsPerSecond: 1000, burst: 2000 }
+   */
+  rateLimit?: RateLimit | false;
+  /**
+   * Most open connections; one more upgrade is answered `503 Service
+   * Unavailable` (with `Retry-After`).
+   * @default 50_000
+   */
+  maxConnections?: number;
+  /**
+   * Most open connections from one client IP; one more upgrade is answered
+   * `429 Too Many Requests`. The IP is the socket's peer unless
+   * {@link trustProxy} says to read `X-Forwarded-For`.
+   * @default 1000
+   */
+  maxConnectionsPerIp?: number;
+  /**
+   * Whether the client IP (for {@link maxConnectionsPerIp}) comes from
+   * `X-Forwarded-For`: `false` never (the default: anyone can send that
+   * header), `true` the left-most address, a number `n` the address `n`
+   * hops before the socket's peer (`1`: the one your single proxy added).
+   * @default false
+   */
+  trustProxy?: boolean | number;
+  /**
+   * Which browser origins may connect (see {@link AllowedOrigins}).
+   * @default 'same-origin'
+   */
+  allowedOrigins?: AllowedOrigins;
+  /**
+   * When the connection's session ends, from its context (typically a
+   * token's `exp`): a `Date` or milliseconds since the epoch, `undefined`
+   * for never. At that time the server closes the connection with 4440
+   * (`CloseCode.SessionExpired`); the client reconnects, sending fresh
+   * `connectionParams` (make it a function returning the current token),
+   * and resumes its subscriptions from `lastEventId`.
+   */
+  sessionExpiresAt?: (ctx: inferRouterContext<TRouter>) => Date | number | undefined;
   /** A connection opened (a throw is logged and ignored). */
   onConnect?: (connection: ConnectionInfo) => void;
   /**

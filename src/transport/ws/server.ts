@@ -9,18 +9,23 @@ import type { Logger } from '../../core/logger.js';
 import { renderMetrics, type MetricSample } from '../../core/metrics.js';
 import { Connection, type ConnectionDeps } from './connection.js';
 import { hostForUrl, listenError, NOT_FOUND_RESPONSE, pathOf } from './http.js';
+import { clientIpOf, ConnectionsPerIp, FORBIDDEN_RESPONSE, originAllowed, TOO_MANY_RESPONSE, UNAVAILABLE_RESPONSE } from './upgrade-guard.js';
 import { routerConfigOf } from './trpc-config.js';
 import { FramePool } from './frame-pool.js';
 import { KeepAlive } from './keepalive.js';
 import { WriteCoalescer } from './write-coalescer.js';
 import {
   DEFAULT_KEEPALIVE,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_CONNECTIONS_PER_IP,
   DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_RATE_LIMIT,
   DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
   DEFAULT_PATH,
   DEFAULT_SHUTDOWN_GRACE_MS,
   DEFAULT_SLOW_CONSUMER,
   type ConnectionInfo,
+  type RateLimit,
   type ServerOptions,
 } from './options.js';
 
@@ -34,6 +39,20 @@ export interface ServerHealth {
   subscriptions: number;
   channels: number;
 }
+
+/** What `/readyz` answers (see {@link PubSubServer.readiness}). */
+export interface ServerReadiness {
+  /** Whether the instance should get traffic. */
+  ready: boolean;
+  /** `ok`; `degraded` (the broker did not answer); `closing`; `starting` (not listening yet). */
+  status: 'ok' | 'degraded' | 'closing' | 'starting';
+  /** The engine's name, once asked. */
+  engine?: string;
+  /** Why it is not ready (the broker's error, a timeout, the shutdown). */
+  detail?: string;
+}
+
+const JSON_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store' } as const;
 
 /** Default of {@link ListenOptions.backlog}. */
 export const DEFAULT_LISTEN_BACKLOG = 4096;
@@ -94,6 +113,11 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
   readonly #keepAlive: KeepAlive | undefined;
   readonly #path: string;
   readonly #detach: (() => void)[] = [];
+  readonly #perIp = new ConnectionsPerIp();
+  readonly #maxConnections: number;
+  readonly #maxConnectionsPerIp: number;
+  /** Upgrades refused, by reason (for `/metrics`). */
+  readonly #refused = { closing: 0, origin: 0, maxConnections: 0, maxConnectionsPerIp: 0 };
   #ownServer: Server | undefined;
   #nextId = 1;
   #connectionsTotal = 0;
@@ -121,10 +145,14 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
       maxSubscriptions: options.maxSubscriptionsPerConnection ?? DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
       maxBatchSize: options.maxBatchSize ?? options.maxSubscriptionsPerConnection ?? DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
       maxBufferedBytes: (options.slowConsumer ?? DEFAULT_SLOW_CONSUMER).maxBufferedBytes,
+      rateLimit: rateLimitOf(options.rateLimit),
+      sessionExpiresAt: options.sessionExpiresAt as ConnectionDeps['sessionExpiresAt'],
       coalescer: this.#coalescer,
       onClosed: (connection, code, reason) => this.#onClosed(connection, code, reason),
       onError: options.onError,
     };
+    this.#maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.#maxConnectionsPerIp = options.maxConnectionsPerIp ?? DEFAULT_MAX_CONNECTIONS_PER_IP;
     const keepAlive = { ...DEFAULT_KEEPALIVE, ...options.keepAlive };
     if (keepAlive.enabled) this.#keepAlive = new KeepAlive(() => this.#connections, keepAlive.pingMs, keepAlive.pongWaitMs);
   }
@@ -155,9 +183,9 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
     if (this.#ownServer !== undefined) throw new Error('listen() was already called');
     const host = options.host ?? '127.0.0.1';
     const server = createServer((req, res) => {
-      if (!this.handleHttp(req, res)) {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
-      }
+      if (this.handleHttp(req, res)) return;
+      if (this.#closing !== undefined) res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' }).end('shutting down\n');
+      else res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     });
     this.#ownServer = server;
     this.attach(server);
@@ -180,33 +208,83 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
    * Serves WebSocket upgrades on `path` of an existing HTTP server
    * (`app.listen()`'s return value in Express, `fastify.server`). Upgrades
    * on other paths are left to other listeners; when there are none, they
-   * get `404 Not Found`.
+   * get `404 Not Found`. Refused upgrades get an HTTP answer: `403` (origin
+   * not allowed), `429` (too many connections from the IP), `503`
+   * (`maxConnections` reached, or shutting down). After `close()`, upgrades
+   * on `path` keep getting `503` while the HTTP server runs and nothing
+   * else listens; the listener goes when the HTTP server closes.
    */
   attach(server: Server): void {
     const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      if (pathOf(req) !== this.#path) {
+      if (pathOf(req) !== this.#path || (this.#state === 'closed' && server.listenerCount('upgrade') > 1)) {
         // Another listener may serve that path; when there is none, say so over HTTP.
         if (server.listenerCount('upgrade') === 1) socket.end(NOT_FOUND_RESPONSE);
         return;
       }
-      if (this.#closing !== undefined) {
-        socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
+      const refusal = this.#refusalOf(req);
+      if (refusal !== undefined) {
+        socket.end(refusal);
         return;
       }
       this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws, req, socket as Socket));
     };
+    const detach = () => {
+      server.off('upgrade', onUpgrade);
+      server.off('close', detach);
+    };
     server.on('upgrade', onUpgrade);
-    this.#detach.push(() => server.off('upgrade', onUpgrade));
+    server.on('close', detach);
+    this.#detach.push(detach);
+  }
+
+  /** The HTTP answer refusing upgrade `req`, or `undefined` to accept it. */
+  #refusalOf(req: IncomingMessage): string | undefined {
+    if (this.#closing !== undefined) {
+      this.#refused.closing++;
+      return UNAVAILABLE_RESPONSE;
+    }
+    if (!originAllowed(req, this.#options.allowedOrigins ?? 'same-origin')) {
+      this.#refused.origin++;
+      this.#logger.debug('refused an upgrade from a foreign origin', { origin: req.headers.origin, host: req.headers.host });
+      return FORBIDDEN_RESPONSE;
+    }
+    if (this.#connections.size >= this.#maxConnections) {
+      this.#refused.maxConnections++;
+      this.#logger.debug('refused an upgrade: maxConnections reached', { maxConnections: this.#maxConnections });
+      return UNAVAILABLE_RESPONSE;
+    }
+    const ip = clientIpOf(req, this.#options.trustProxy ?? false);
+    if (this.#perIp.count(ip) >= this.#maxConnectionsPerIp) {
+      this.#refused.maxConnectionsPerIp++;
+      this.#logger.debug('refused an upgrade: maxConnectionsPerIp reached', { ip, maxConnectionsPerIp: this.#maxConnectionsPerIp });
+      return TOO_MANY_RESPONSE;
+    }
+    return undefined;
   }
 
   /**
-   * Answers `GET /health` (JSON, 503 when degraded or closing) and
-   * `GET /metrics` (Prometheus text). Returns false for other requests, so
-   * it can sit in front of an app's own handler.
+   * Answers `GET /healthz` (liveness: 200 while serving, 503 once closing),
+   * `GET /readyz` (readiness: 200 when serving and the broker answers a
+   * round trip, else 503 with the cause), `GET /health` (JSON counts, 503
+   * when degraded or closing) and `GET /metrics` (Prometheus text).
+   * Returns false for other requests, so it can sit in front of an app's
+   * own handler.
    */
   handleHttp(req: IncomingMessage, res: ServerResponse): boolean {
     const path = pathOf(req);
-    if (req.method !== 'GET') return false;
+    if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+    if (path === '/healthz') {
+      const alive = this.#closing === undefined;
+      res.writeHead(alive ? 200 : 503, JSON_HEADERS).end(JSON.stringify({ status: alive ? 'alive' : 'closing' }));
+      return true;
+    }
+    if (path === '/readyz') {
+      void this.readiness().then(
+        (readiness) => res.writeHead(readiness.ready ? 200 : 503, JSON_HEADERS).end(JSON.stringify(readiness)),
+        (error: unknown) => res.writeHead(503, JSON_HEADERS).end(JSON.stringify({ ready: false, status: 'error', detail: String(error) })),
+      );
+      return true;
+    }
     if (path === '/health') {
       const health = this.health();
       res.writeHead(health.status === 'ok' ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(health));
@@ -217,6 +295,22 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
       return true;
     }
     return false;
+  }
+
+  /**
+   * Whether this instance should get traffic: it is serving (not closing,
+   * and listening when standalone) and its broker answered a round trip
+   * within the engine's command timeout. `detail` says why not.
+   */
+  async readiness(): Promise<ServerReadiness> {
+    if (this.#closing !== undefined) return { ready: false, status: 'closing', detail: 'the server is shutting down' };
+    if (this.#ownServer !== undefined && !this.#ownServer.listening) return { ready: false, status: 'starting', detail: 'not listening yet' };
+    const core = this.#options.pubsub.core;
+    const health = await core.checkHealth();
+    if (this.#closing !== undefined) return { ready: false, status: 'closing', detail: 'the server is shutting down' };
+    const readiness: ServerReadiness = { ready: health.status === 'ok', status: health.status, engine: health.engine };
+    if (health.detail !== undefined) readiness.detail = health.detail;
+    return readiness;
   }
 
   /** Current health: engine status plus local counts. */
@@ -274,9 +368,7 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
 
   async #close(): Promise<void> {
     this.#keepAlive?.stop();
-    for (const detach of this.#detach.splice(0)) detach();
-    const ownServer = this.#ownServer;
-    const serverClosed = ownServer === undefined ? Promise.resolve() : new Promise<void>((resolve) => ownServer.close(() => resolve()));
+    // The port stays bound until the connections are gone, answering 503 (upgrades and HTTP), not ECONNREFUSED.
     if (this.#connections.size > 0) {
       this.broadcastReconnectNotification();
       const grace = this.#options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
@@ -286,8 +378,13 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
       for (const connection of this.#connections) connection.terminate();
       await this.#allClosedWithin(1000);
     }
-    ownServer?.closeAllConnections();
-    await serverClosed;
+    const ownServer = this.#ownServer;
+    if (ownServer !== undefined) {
+      const serverClosed = new Promise<void>((resolve) => ownServer.close(() => resolve()));
+      ownServer.closeAllConnections();
+      await serverClosed;
+      for (const detach of this.#detach.splice(0)) detach();
+    }
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
     this.#wss.removeAllListeners();
   }
@@ -315,6 +412,8 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
       return;
     }
     const connection = new Connection(this.#nextId++, socket, raw, req, this.#connectionDeps);
+    connection.clientIp = clientIpOf(req, options.trustProxy ?? false);
+    this.#perIp.add(connection.clientIp);
     this.#connections.add(connection);
     this.#connectionsTotal++;
     if (options.onConnect !== undefined) {
@@ -327,6 +426,7 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
 
   readonly #onClosed = (connection: Connection, code: number, reason: Buffer): void => {
     this.#connections.delete(connection);
+    this.#perIp.remove(connection.clientIp);
     if (this.#connections.size === 0) for (const waiter of [...this.#allClosedWaiters]) waiter();
     const info = this.#disconnectInfo.get(connection);
     if (info === undefined) return;
@@ -341,6 +441,14 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
       this.#logger.error(`${name} hook threw`, { error: String(error) });
     }
   }
+}
+
+/** The request bucket `rateLimit` asks for (`undefined`: off). */
+function rateLimitOf(option: RateLimit | false | undefined): ConnectionDeps['rateLimit'] {
+  const limit = option ?? DEFAULT_RATE_LIMIT;
+  if (limit === false) return undefined;
+  if (!(limit.requestsPerSecond > 0) || !(limit.burst >= 1)) throw new RangeError('rateLimit needs requestsPerSecond > 0 and burst >= 1');
+  return { requestsPerSecond: limit.requestsPerSecond, burst: limit.burst };
 }
 
 /**
