@@ -9,6 +9,7 @@
  *   npm run bench -- --system trpc-pubsub-proto:preframe   a prototype (bench/servers/trpc-pubsub-proto.ts)
  *   npm run bench -- --scenario durability   history and resume (bench/durability.ts; not in a default run)
  *   npm run bench -- --scenario publish-history,fanout-history,resume-latency,reconnect-storm
+ *   npm run bench -- --scenario fairness     a flooding client vs a probe stream (bench/fairness.ts; not in a default run)
  *
  * Every server runs in its own process pinned to core 0 (`taskset -c 0`),
  * the load generator in another pinned to core 1; raw `ws` always runs too,
@@ -21,6 +22,7 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { renderChart } from './chart.js';
 import { durabilityTable, runDurability, type DurabilityRow } from './durability.js';
+import { FAIRNESS_SCENARIO, fairnessTable, runFairness, type FairnessRow } from './fairness.js';
 import { buildLibrary, type LibraryEnv } from './lib/build.js';
 import { sleep } from './lib/clock.js';
 import { ChildProc, killAll, ROOT, track } from './lib/ipc.js';
@@ -37,6 +39,8 @@ interface Options {
   scenarios: Set<Scenario>;
   /** Durability scenarios (bench/durability.ts), only when named. */
   durability: Set<DurabilityScenario>;
+  /** The fairness scenario (bench/fairness.ts), only when named. */
+  fairness: boolean;
   targets: Target[];
   repeat: number;
   /** Run src/ through tsx instead of the tsc build (see lib/build.ts). */
@@ -53,7 +57,7 @@ const BASE_TARGETS: Record<string, Target> = {
 function usage(message: string): never {
   console.error(`${message}
 usage: npm run bench -- [--quick] [--json FILE] [--md FILE] [--chart FILE] [--repeat N] [--source]
-                        [--scenario ${SCENARIOS.join('|')}|durability|${DURABILITY_SCENARIOS.join('|')}[,…]]
+                        [--scenario ${SCENARIOS.join('|')}|durability|${DURABILITY_SCENARIOS.join('|')}|${FAIRNESS_SCENARIO}[,…]]
                         [--system ${Object.keys(BASE_TARGETS).join('|')}|socket.io-redis|trpc-pubsub-proto:VARIANT[,…]]`);
   process.exit(2);
 }
@@ -74,7 +78,7 @@ function parseOptions(argv: string[]): Options {
   const scenarioNames = values('--scenario');
   const isDurability = (name: string) => (DURABILITY_SCENARIOS as readonly string[]).includes(name);
   for (const name of scenarioNames) {
-    if (!(SCENARIOS as readonly string[]).includes(name) && !isDurability(name) && name !== 'durability') usage(`unknown scenario ${name}`);
+    if (!(SCENARIOS as readonly string[]).includes(name) && !isDurability(name) && name !== 'durability' && name !== FAIRNESS_SCENARIO) usage(`unknown scenario ${name}`);
   }
   const durability = new Set<DurabilityScenario>(
     scenarioNames.includes('durability') ? DURABILITY_SCENARIOS : (scenarioNames.filter(isDurability) as DurabilityScenario[]),
@@ -110,6 +114,7 @@ function parseOptions(argv: string[]): Options {
     chart: values('--chart')[0],
     scenarios,
     durability,
+    fairness: scenarioNames.includes(FAIRNESS_SCENARIO),
     targets,
     repeat,
     source: argv.includes('--source'),
@@ -124,6 +129,8 @@ const cfg = options.quick
   : { warmMs: 1000, measureMs: 4000, latencyWarmMs: 1000, latencyMs: 5000, roundtripMs: 4000, crossMs: 4000, budgetMs: 40 * 60_000 };
 // Each durability scenario takes up to ~2 minutes (bench/durability.ts).
 cfg.budgetMs += options.durability.size * 180_000;
+// The fairness scenario takes under a minute (bench/fairness.ts).
+if (options.fairness) cfg.budgetMs += 120_000;
 const SUBS_1K = 1000;
 const SUBS_10K = 10_000;
 const SUBS_ROUNDTRIP = 100;
@@ -743,9 +750,9 @@ async function main(): Promise<void> {
   log(options.source ? 'trpc-pubsub from src/ through tsx (--source)' : 'building trpc-pubsub with tsc into bench/out/dist');
   libraryEnv = buildLibrary(options.source);
   log(`${options.quick ? 'quick' : 'full'} run, ${options.repeat} repetition(s); ${machineLine}`);
-  log(`systems: ${options.targets.map((t) => t.label).join(', ')}; scenarios: ${[...options.scenarios, ...options.durability].join(', ')}`);
+  log(`systems: ${options.targets.map((t) => t.label).join(', ')}; scenarios: ${[...options.scenarios, ...options.durability, ...(options.fairness ? [FAIRNESS_SCENARIO] : [])].join(', ')}`);
 
-  // Only durability scenarios: they start their own servers.
+  // Only durability or fairness scenarios: they start their own servers.
   const classic = options.scenarios.size > 0 ? options.targets : [];
   const [lg, ...startedServers] = await Promise.all([
     ChildProc.start({ name: 'loadgen', script: 'bench/loadgen.ts', cpu: 1 }),
@@ -791,14 +798,23 @@ async function main(): Promise<void> {
       log,
     });
   }
+  let fairnessRows: FairnessRow[] = [];
+  if (options.fairness) {
+    log('fairness: a flooding connection against a probe stream');
+    fairnessRows = await runFairness({ quick: options.quick, libraryEnv, serverFlags: SERVER_NODE_FLAGS, log });
+  }
   await loadgen.stop(2000);
 
   const rows = buildRows().filter((row) => options.scenarios.has(row.scenario));
-  const tables = [rows.length > 0 ? table(rows) : '', durabilityRows.length > 0 ? `Durability\n\n${durabilityTable(durabilityRows)}` : ''].filter((t) => t !== '');
+  const tables = [
+    rows.length > 0 ? table(rows) : '',
+    durabilityRows.length > 0 ? `Durability\n\n${durabilityTable(durabilityRows)}` : '',
+    fairnessRows.length > 0 ? `Fairness\n\n${fairnessTable(fairnessRows)}` : '',
+  ].filter((t) => t !== '');
   const markdown = `Machine: ${machineLine}\nRun: ${options.quick ? '--quick' : 'full'}, ${options.repeat} repetition(s), trpc-pubsub ${options.source ? 'from src/ via tsx' : 'tsc build'}, ${new Date().toISOString()}\n\n${tables.join('\n\n')}\n`;
   process.stdout.write(`\n${markdown}`);
   const out = join(ROOT, 'bench', 'out');
-  const allRows: (Row | DurabilityRow)[] = [...rows, ...durabilityRows];
+  const allRows: (Row | DurabilityRow | FairnessRow)[] = [...rows, ...durabilityRows, ...fairnessRows];
   write(join(out, options.quick ? 'last-quick.json' : 'last-full.json'), `${JSON.stringify(allRows, null, 2)}\n`);
   write(join(out, options.quick ? 'last-quick.md' : 'last-full.md'), markdown);
   if (options.json !== undefined) write(options.json, `${JSON.stringify(allRows, null, 2)}\n`);

@@ -7,6 +7,8 @@
  * `--history N`: the topic keeps `history: { maxEvents: N }` (bench/durability.ts);
  * `--backlog N`: an `http.Server` of the app's own, listening with that
  * `backlog` (`server.listen()` keeps Node's default, 511), with `attach()`.
+ * BENCH_RATE_LIMIT=off: `rateLimit: false` (bench/fairness.ts, the figure
+ * without the per-connection request limit).
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -26,10 +28,15 @@ const { createConsoleLogger, createPubSub, createPubSubRouter, createPubSubServe
 
 const payload = z.object({ seq: z.number(), t: z.number(), body: z.string() });
 
-/** The bench topic, `news`, with `history: { maxEvents }` when asked (`--history N`). */
+/**
+ * The bench topic, `news`, with `history: { maxEvents }` when asked (`--history N`);
+ * `probe` and `flood` for bench/fairness.ts (a probe stream beside a flooding client).
+ */
 function benchTopics(maxEvents: number | undefined) {
   return defineTopics({
     news: maxEvents === undefined ? topic({ payload }) : topic({ payload, history: { maxEvents } }),
+    probe: topic({ payload }),
+    flood: topic({ payload }),
   });
 }
 
@@ -72,6 +79,7 @@ export async function createTrpcPubSub({ redisUrl, postgresUrl, history, prefix,
   const server = createPubSubServer({
     pubsub,
     router,
+    ...(process.env['BENCH_RATE_LIMIT'] === 'off' ? { rateLimit: false } : {}),
     onConnect: ({ socket }) => {
       last = socket;
     },
