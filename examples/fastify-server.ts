@@ -19,7 +19,7 @@ fastify.get('/health', async (_req, reply) => {
   const health = server.health();
   return reply.code(health.status === 'ok' ? 200 : 503).send(health);
 });
-fastify.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(server.metrics()));
+fastify.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(await server.metrics()));
 
 /** An ordinary route that publishes from server code (the payload is validated against the topic's schema). */
 fastify.post<{ Body: { title?: unknown } | undefined }>('/news', async (req) => {

@@ -63,16 +63,24 @@ export class ChannelIndex {
     return true;
   }
 
-  /** Hands `encoded` to every sink whose scope covers its channel. */
-  dispatch(encoded: EncodedEvent): void {
+  /** Hands `encoded` to every sink whose scope covers its channel; returns how many. */
+  dispatch(encoded: EncodedEvent): number {
     const event: PubSubEvent = encoded.event;
+    let handed = this.#allTopics.size;
     const channel = this.#byChannel.get(channelName(event.topic, event.key));
-    if (channel !== undefined) for (const sink of channel) sink.deliver(encoded);
+    if (channel !== undefined) {
+      handed += channel.size;
+      for (const sink of channel) sink.deliver(encoded);
+    }
     if (event.key !== undefined) {
       const topic = this.#byTopic.get(event.topic);
-      if (topic !== undefined) for (const sink of topic) sink.deliver(encoded);
+      if (topic !== undefined) {
+        handed += topic.size;
+        for (const sink of topic) sink.deliver(encoded);
+      }
     }
     for (const sink of this.#allTopics) sink.deliver(encoded);
+    return handed;
   }
 
   /** Calls `visit` for every sink that receives events of `topic` (its channels, every key, every topic). */

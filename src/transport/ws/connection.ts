@@ -12,6 +12,7 @@ import type { TRPCClientOutgoingMessage, TRPCResponseMessage } from '@trpc/serve
 import type { WebSocket } from 'ws';
 import { CloseCode, PING, PONG } from '../../../client/protocol.js';
 import type { Logger } from '../../core/logger.js';
+import type { TransportCounters } from '../../core/metrics.js';
 import { isSubscriptionRequest, type SubscriptionRequest } from '../../core/subscription-request.js';
 import { ABNORMAL_CLOSURE, closeCodeOfWsError } from './close-codes.js';
 import type { FramePool } from './frame-pool.js';
@@ -50,6 +51,8 @@ export interface ConnectionDeps {
   maxBufferedBytes: number;
   /** The per-connection request bucket; `undefined` when off. */
   rateLimit: RateLimit | undefined;
+  /** What the transport counts (refusals, closes, drops). */
+  counters: TransportCounters;
   /** When a connection's session ends, from its context (ms since the epoch). */
   sessionExpiresAt: ((ctx: unknown) => Date | number | undefined) | undefined;
   coalescer: WriteCoalescer;
@@ -64,6 +67,11 @@ const kConnection = Symbol('trpc-pubsub.connection');
 type SocketWithConnection = WebSocket & { [kConnection]: Connection };
 /** The context of a server without `createContext`: ready at once, shared. */
 const CONTEXT_READY: Promise<ContextResult> = Promise.resolve({ ok: true });
+/**
+ * How long a refused connection stays open for requests that may still
+ * come (each is answered with the refusal) when none came yet.
+ */
+const REFUSAL_LINGER_MS = 250;
 /** Longest delay `setTimeout` takes (about 24.8 days); a session ending later is not timed. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -130,6 +138,9 @@ export class Connection implements CoalescedSocket, SinkConnection {
   #held: { data: Buffer; isBinary: boolean }[] | undefined;
   /** Closes the connection when its session ends (see `sessionExpiresAt`). */
   #expiryTimer: NodeJS.Timeout | undefined;
+  /** How a refused connection (`createContext` threw, bad connectionParams) is closed, once its requests got the error. */
+  #refusal: { code: number; reason: string } | undefined;
+  #refusalTimer: NodeJS.Timeout | undefined;
 
   constructor(
     /** Server-unique connection number. */
@@ -212,6 +223,13 @@ export class Connection implements CoalescedSocket, SinkConnection {
   static readonly #errorListener = function (this: WebSocket, error: Error): void {
     const connection = (this as SocketWithConnection)[kConnection];
     connection.#closeSent ??= closeCodeOfWsError(error);
+    connection.deps.logger.warn('connection error', {
+      connection: connection.id,
+      ip: connection.clientIp,
+      code: (error as NodeJS.ErrnoException).code,
+      closeCode: connection.#closeSent,
+      cause: error.message,
+    });
     connection.#reportError(getTRPCErrorFromUnknown(error), undefined, 'unknown', undefined);
   };
 
@@ -226,7 +244,11 @@ export class Connection implements CoalescedSocket, SinkConnection {
    * synchronously to the same socket, so order is kept.
    */
   sendFrame(frame: Buffer): void {
-    if (this.socket.readyState !== OPEN || this.#overBudget()) return;
+    if (this.socket.readyState !== OPEN) return;
+    if (this.#overBudget()) {
+      this.deps.counters.dropped++;
+      return;
+    }
     this.deps.coalescer.write(this, frame);
   }
 
@@ -250,6 +272,7 @@ export class Connection implements CoalescedSocket, SinkConnection {
   #overBudget(): boolean {
     if (this.raw.writableLength <= this.deps.maxBufferedBytes) return false;
     if (this.#state < ConnectionState.CLOSING) {
+      this.deps.counters.slowConsumerCloses++;
       this.deps.logger.warn('closing slow consumer', { connection: this.id, bufferedBytes: this.raw.writableLength });
       this.close(CloseCode.SlowConsumer, 'slow consumer');
     }
@@ -327,7 +350,11 @@ export class Connection implements CoalescedSocket, SinkConnection {
   /** Schedules the 4440 close of a session ending at `at` (see `sessionExpiresAt`). */
   #expireAt(at: Date | number): void {
     const delay = +at - Date.now();
-    if (Number.isNaN(delay) || delay > MAX_TIMER_MS) return;
+    if (Number.isNaN(delay)) {
+      this.deps.logger.warn('sessionExpiresAt gave no valid time: the session does not expire', { connection: this.id, value: String(at) });
+      return;
+    }
+    if (delay > MAX_TIMER_MS) return;
     this.#expiryTimer = setTimeout(() => {
       this.#expiryTimer = undefined;
       this.close(CloseCode.SessionExpired, 'session expired');
@@ -380,7 +407,18 @@ export class Connection implements CoalescedSocket, SinkConnection {
    */
   #refuse(error: TRPCError, code: number, reason: string): void {
     this.#respondError(null, undefined, error, 'unknown', undefined, undefined);
-    setImmediate(() => this.close(code, reason));
+    this.#refusal = { code, reason };
+    // The stock wsLink sends its requests a moment after connectionParams: wait for them, so each gets the error too.
+    this.#refusalTimer = setTimeout(() => this.#closeRefused(), REFUSAL_LINGER_MS);
+  }
+
+  /** Closes a refused connection, once the requests that came got the refusal. */
+  #closeRefused(): void {
+    const refusal = this.#refusal;
+    if (refusal === undefined) return;
+    clearTimeout(this.#refusalTimer);
+    this.#refusalTimer = undefined;
+    setImmediate(() => this.close(refusal.code, refusal.reason));
   }
 
   #onMessage(data: Buffer, isBinary: boolean): void {
@@ -446,6 +484,7 @@ export class Connection implements CoalescedSocket, SinkConnection {
 
   #refuseRateLimited(id: RequestId | null, jsonrpc: '2.0' | undefined): void {
     const limit = this.deps.rateLimit!;
+    this.deps.counters.rateLimited++;
     const error = new TRPCError({ code: 'TOO_MANY_REQUESTS', message: `More than ${limit.requestsPerSecond} requests per second (burst ${limit.burst})` });
     this.#respondError(id, jsonrpc, error, 'unknown', undefined, undefined);
   }
@@ -492,7 +531,12 @@ export class Connection implements CoalescedSocket, SinkConnection {
     const signal = subscription?.abort.signal ?? (this.#closed ??= new AbortController()).signal;
     try {
       const context = await this.#ctxPromise!;
-      if (!context.ok) throw context.error;
+      if (!context.ok) {
+        this.#respondError(id, jsonrpc, context.error, type, path, input);
+        if (subscription !== undefined) this.#forget(subscription);
+        this.#closeRefused();
+        return;
+      }
       if (signal.aborted) return;
       const result: unknown = await callTRPCProcedure({
         router: this.deps.router,
@@ -576,6 +620,8 @@ export class Connection implements CoalescedSocket, SinkConnection {
     this.#req = undefined;
     clearTimeout(this.#resumeTimer);
     clearTimeout(this.#expiryTimer);
+    clearTimeout(this.#refusalTimer);
+    this.#refusal = this.#refusalTimer = undefined;
     this.#resumeTimer = this.#expiryTimer = this.#held = undefined;
     // ws stops reading after it refuses a frame, so the peer's closing answer is never seen (1006).
     const reported = code === ABNORMAL_CLOSURE && this.#closeSent !== undefined ? this.#closeSent : code;

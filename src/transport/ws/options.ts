@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { AnyTRPCRouter, inferRouterContext, TRPCError } from '@trpc/server';
+import type { Registry } from 'prom-client';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../../core/logger.js';
 import type { PubSub } from '../../core/pubsub.js';
@@ -180,6 +181,15 @@ export interface ServerOptions<TRouter extends AnyTRPCRouter> {
   onDisconnect?: (connection: ConnectionInfo & { code: number; reason: string }) => void;
   /** Every error returned to a client or raised by a socket. */
   onError?: (info: { error: TRPCError; path: string | undefined; type: string; input: unknown; ctx: unknown }) => void;
+  /**
+   * Prometheus metrics (`prom-client`): pass the app's `registry` to serve
+   * trpc-pubsub's `trpc_pubsub_*` metrics beside the app's own, on the
+   * app's endpoint or on this server's `/metrics` (which then shows the
+   * whole registry). One server per registry; `close()` takes its metrics
+   * out of an app's registry.
+   * @default a registry of the server's own
+   */
+  metrics?: { registry?: Registry };
   /** Where logs go. @default the pubsub's logger */
   logger?: Logger;
 }

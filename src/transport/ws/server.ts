@@ -6,7 +6,7 @@ import type { AnyTRPCRouter } from '@trpc/server';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CloseCode } from '../../../client/protocol.js';
 import type { Logger } from '../../core/logger.js';
-import { renderMetrics, type MetricSample } from '../../core/metrics.js';
+import { Registry, registerMetrics, transportCounters, type TransportCounters } from '../../core/metrics.js';
 import { Connection, type ConnectionDeps } from './connection.js';
 import { hostForUrl, listenError, NOT_FOUND_RESPONSE, pathOf } from './http.js';
 import { clientIpOf, ConnectionsPerIp, FORBIDDEN_RESPONSE, originAllowed, TOO_MANY_RESPONSE, UNAVAILABLE_RESPONSE } from './upgrade-guard.js';
@@ -116,11 +116,14 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
   readonly #perIp = new ConnectionsPerIp();
   readonly #maxConnections: number;
   readonly #maxConnectionsPerIp: number;
-  /** Upgrades refused, by reason (for `/metrics`). */
-  readonly #refused = { closing: 0, origin: 0, maxConnections: 0, maxConnectionsPerIp: 0 };
+  /** What the transport counts (for `/metrics`), shared with every connection. */
+  readonly #counters: TransportCounters = transportCounters();
+  readonly #refused = this.#counters.refused;
+  /** Where `/metrics` reads from: the app's registry, or one of the server's own. */
+  readonly #registry: Registry;
+  readonly #unregisterMetrics: () => void;
   #ownServer: Server | undefined;
   #nextId = 1;
-  #connectionsTotal = 0;
   #closing: Promise<void> | undefined;
   #state: ServerState = 'open';
 
@@ -146,11 +149,25 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
       maxBatchSize: options.maxBatchSize ?? options.maxSubscriptionsPerConnection ?? DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
       maxBufferedBytes: (options.slowConsumer ?? DEFAULT_SLOW_CONSUMER).maxBufferedBytes,
       rateLimit: rateLimitOf(options.rateLimit),
+      counters: this.#counters,
       sessionExpiresAt: options.sessionExpiresAt as ConnectionDeps['sessionExpiresAt'],
       coalescer: this.#coalescer,
       onClosed: (connection, code, reason) => this.#onClosed(connection, code, reason),
       onError: options.onError,
     };
+    this.#registry = options.metrics?.registry ?? new Registry();
+    const core = options.pubsub.core;
+    this.#unregisterMetrics = registerMetrics(this.#registry, {
+      core: core.counters,
+      transport: this.#counters,
+      latency: core.latency,
+      connections: () => this.#connections.size,
+      subscriptions: () => core.health(),
+      broker: () => {
+        const health = core.health();
+        return { engine: health.engine, up: health.status === 'ok' };
+      },
+    });
     this.#maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     this.#maxConnectionsPerIp = options.maxConnectionsPerIp ?? DEFAULT_MAX_CONNECTIONS_PER_IP;
     const keepAlive = { ...DEFAULT_KEEPALIVE, ...options.keepAlive };
@@ -291,7 +308,10 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
       return true;
     }
     if (path === '/metrics') {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(this.metrics());
+      void this.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': this.#registry.contentType }).end(text),
+        (error: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${String(error)}\n`),
+      );
       return true;
     }
     return false;
@@ -327,16 +347,12 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
     return health;
   }
 
-  /** Prometheus exposition of the core's and the server's counters and gauges. */
-  metrics(): string {
-    const health = this.health();
-    const samples: MetricSample[] = [
-      { name: 'trpc_pubsub_connections', help: 'Open WebSocket connections.', type: 'gauge', value: health.connections },
-      { name: 'trpc_pubsub_connections_total', help: 'Connections accepted since start.', type: 'counter', value: this.#connectionsTotal },
-      ...this.#options.pubsub.core.metrics(),
-      { name: 'trpc_pubsub_up', help: '1 when the engine is healthy, 0 when degraded.', type: 'gauge', value: health.status === 'ok' ? 1 : 0 },
-    ];
-    return renderMetrics(samples);
+  /**
+   * Prometheus text exposition of the registry the metrics live in (the
+   * app's `metrics.registry`, with the app's own metrics, or the server's).
+   */
+  metrics(): Promise<string> {
+    return this.#registry.metrics();
   }
 
   /** Tells every client to reconnect (tRPC's `{"id":null,"method":"reconnect"}`). */
@@ -387,6 +403,8 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
     }
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
     this.#wss.removeAllListeners();
+    // An app's registry may get this server's successor's metrics.
+    if (this.#options.metrics?.registry !== undefined) this.#unregisterMetrics();
   }
 
   /** Resolves when the last connection has closed, or after `ms`. */
@@ -415,7 +433,7 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
     connection.clientIp = clientIpOf(req, options.trustProxy ?? false);
     this.#perIp.add(connection.clientIp);
     this.#connections.add(connection);
-    this.#connectionsTotal++;
+    this.#counters.connectionsOpened++;
     if (options.onConnect !== undefined) {
       const info = { id: connection.id, req, socket };
       this.#hook('onConnect', () => options.onConnect?.(info));
