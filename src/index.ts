@@ -49,8 +49,8 @@ export type { SubscriptionOrigin } from './core/subscription.js';
 export { isSubscriptionRequest, SubscriptionRequest } from './core/subscription-request.js';
 export type { TrackedItem } from './core/subscription-request.js';
 export type { EncodedEvent } from './core/encoded-event.js';
-export type { CoreCounters, MetricSample } from './core/metrics.js';
-export { renderMetrics } from './core/metrics.js';
+export type { CoreCounters, TransportCounters } from './core/metrics.js';
+export { DELIVERY_LATENCY_BUCKETS } from './core/metrics.js';
 export { createPubSubRouter, topicProcedures } from './router/procedures.js';
 export type {
   AnyBaseProcedure,
@@ -78,12 +78,14 @@ export {
 export type { ConnectionInfo, CreateContextOptions, ServerOptions } from './transport/ws/options.js';
 export { memoryEngine, MemoryEngine } from './engine/memory.js';
 export { HISTORY_NOT_SUPPORTED, HistoryNotSupportedError } from './engine/engine.js';
+export { COMMAND_TIMEOUT, CommandTimeoutError, DEFAULT_COMMAND_TIMEOUT_MS, isCommandTimeout } from './engine/engine.js';
+export type { Deadline, Within } from './engine/engine.js';
 export type { Engine, EngineContext, EngineHealth, EventDraft, HistoryRead } from './engine/engine.js';
 export type { BridgeCodec, BridgeMessage } from './engine/bridge-message.js';
 export { BridgeEngine, graphqlSubscriptionsEngine } from './engine/bridge.js';
 export type { BridgeEngineOptions, BridgeStats, BrokerLink, BrokerLinkEvents, BrokerPubSub } from './engine/bridge.js';
 export type { SubscriptionScope } from './core/scope.js';
 export { channelName } from './core/scope.js';
-export { createConsoleLogger, silentLogger } from './core/logger.js';
+export { createConsoleLogger, createLogger, fromPino, logLevelFromEnv, silentLogger } from './core/logger.js';
 export { MissingPeerDependencyError } from './engine/optional-peer.js';
 export type { Logger, LogLevel } from './core/logger.js';

@@ -16,8 +16,8 @@ import { ChannelIndex } from './channel-index.js';
 import { EncodedEvent } from './encoded-event.js';
 import { EngineLink } from './engine-link.js';
 import { DEFAULT_MAX_QUEUED } from './event-queue.js';
-import { createConsoleLogger, type Logger } from './logger.js';
-import type { CoreCounters, MetricSample } from './metrics.js';
+import { createLogger, type Logger } from './logger.js';
+import { DeliveryLatency, type CoreCounters } from './metrics.js';
 import { topicScope, type AllowedTopics, type SubscriptionScope } from './scope.js';
 import { parseTopicCursor } from './topic-cursor.js';
 import type { ResumeRead, Subscription, SubscriptionHost, SubscriptionInfo } from './subscription.js';
@@ -59,7 +59,9 @@ export class PubSubCore implements SubscriptionHost {
   /** Unique id of this instance. */
   readonly instanceId = randomEpoch();
   /** Counters since start. */
-  readonly counters: CoreCounters = { published: 0, publishFailures: 0, subscriptionsOpened: 0, replayed: 0, gaps: 0 };
+  readonly counters: CoreCounters = { published: 0, publishFailures: 0, subscriptionsOpened: 0, delivered: 0, replayed: 0, gaps: 0 };
+  /** Publish-to-delivery latency of the events this instance delivers (for `/metrics`). */
+  readonly latency = new DeliveryLatency();
   /** Most undelivered events a server-side iterator holds. */
   readonly maxQueuedPerIterator: number;
   readonly #options: PubSubCoreOptions;
@@ -70,7 +72,7 @@ export class PubSubCore implements SubscriptionHost {
 
   constructor(options: PubSubCoreOptions) {
     this.#options = options;
-    this.logger = options.logger ?? createConsoleLogger();
+    this.logger = options.logger ?? createLogger();
     this.#now = options.now ?? Date.now;
     this.maxQueuedPerIterator = options.maxQueuedPerIterator ?? DEFAULT_MAX_QUEUED;
     this.topics = new TopicValidator(options.topics);
@@ -85,7 +87,10 @@ export class PubSubCore implements SubscriptionHost {
       instanceId: this.instanceId,
       topics: this.topics.names,
       history: (topic) => this.topics.find(topic)?.history,
-      deliver: (event) => this.#index.dispatch(new EncodedEvent(event)),
+      deliver: (event) => {
+        this.latency.observe(event.ts);
+        this.counters.delivered += this.#index.dispatch(new EncodedEvent(event));
+      },
       gap: (topic, reason, after) => this.#lost(topic, reason, after),
     });
   }
@@ -211,19 +216,16 @@ export class PubSubCore implements SubscriptionHost {
     };
   }
 
-  /** The core's metrics, for a transport's `/metrics`. */
-  metrics(): MetricSample[] {
-    const health = this.health();
-    const { counters } = this;
-    return [
-      { name: 'trpc_pubsub_subscriptions', help: 'Active subscriptions (all origins).', type: 'gauge', value: health.subscriptions },
-      { name: 'trpc_pubsub_channels', help: 'Channels with local subscribers.', type: 'gauge', value: health.channels },
-      { name: 'trpc_pubsub_subscriptions_total', help: 'Subscriptions opened since start (all origins).', type: 'counter', value: counters.subscriptionsOpened },
-      { name: 'trpc_pubsub_published_total', help: 'Events published through this instance.', type: 'counter', value: counters.published },
-      { name: 'trpc_pubsub_publish_failures_total', help: 'Publishes the engine refused.', type: 'counter', value: counters.publishFailures },
-      { name: 'trpc_pubsub_replayed_total', help: 'Events replayed from history to resuming subscribers.', type: 'counter', value: counters.replayed },
-      { name: 'trpc_pubsub_gaps_total', help: 'Gap signals sent to resuming subscribers.', type: 'counter', value: counters.gaps },
-    ];
+  /**
+   * Health as {@link health} gives it, but with the engine part from one
+   * bounded round trip to the broker (the engine's `check()`, else its
+   * `health()`): for readiness, which must see a broker that is connected
+   * but stalled. Never rejects; settles within about the engine's command
+   * timeout.
+   */
+  async checkHealth(): Promise<CoreHealth> {
+    const engine = await this.#engine.check();
+    return { ...engine, engine: this.engine.name, subscriptions: this.#index.size, channels: this.#index.scopeCount };
   }
 
   /** Stops the engine; local subscribers get nothing more. Safe to call twice. */

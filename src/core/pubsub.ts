@@ -209,6 +209,11 @@ export class PubSub<TTopics extends TopicRecord, TContext = unknown> {
     return this.core.health();
   }
 
+  /** {@link health}, with the engine part from one bounded round trip to the broker (see `PubSubCore.checkHealth`). */
+  checkHealth(): Promise<CoreHealth> {
+    return this.core.checkHealth();
+  }
+
   /** Stops the engine. Local subscribers get nothing more. Safe to call twice. */
   async close(): Promise<void> {
     await this.core.close();

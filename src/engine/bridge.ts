@@ -12,6 +12,7 @@ import { decodeBridgeMessage, encodeBridgeMessage, jsonCodec, sampleOf, type Bri
 import { BrokerChannels } from './broker-channels.js';
 import { ID_PLACEHOLDER, type BrokerHistory } from './broker-history.js';
 import type { BrokerLink, BrokerPubSub } from './broker-link.js';
+import { commandTimeout, Deadlines, type Deadline } from './deadline.js';
 import {
   HistoryNotSupportedError,
   type Engine,
@@ -60,6 +61,13 @@ export interface BridgeEngineOptions {
   /** The broker's connection: connect, health, disconnect. @default a broker that is always connected */
   link?: BrokerLink;
   /**
+   * Longest a publish, a history read or a check waits for the broker, in
+   * ms; past it, it fails with a `CommandTimeoutError` (a publish: "maybe
+   * published", `SERVICE_UNAVAILABLE` to its caller). `Infinity` for none.
+   * @default DEFAULT_COMMAND_TIMEOUT_MS (5000)
+   */
+  commandTimeoutMs?: number;
+  /**
    * Makes the broker's history, once started. Without it the engine keeps
    * none: `since` and `latest` throw {@link HistoryNotSupportedError}.
    */
@@ -95,11 +103,14 @@ export class BridgeEngine implements Engine {
   readonly name: string;
   /** Channel-name prefix. */
   readonly prefix: string;
+  /** Longest one publish, history read or check waits for the broker, in ms (see {@link BridgeEngineOptions.commandTimeoutMs}). */
+  readonly commandTimeoutMs: number;
   readonly #pubsub: BrokerPubSub;
   readonly #codec: BridgeCodec;
   readonly #maxMessageBytes: number | undefined;
   readonly #channelName: (prefix: string, topic: string) => string;
   readonly #link: BrokerLink;
+  readonly #deadlines: Deadlines;
   readonly #makeHistory: BridgeEngineOptions['history'];
   #history: BrokerHistory | undefined;
   readonly #catchUp = new BrokerCatchUp({
@@ -127,6 +138,9 @@ export class BridgeEngine implements Engine {
     this.#maxMessageBytes = options.maxMessageBytes;
     this.#channelName = options.channelName ?? ((p, topic) => `${p}:{${topic}}`);
     this.#link = options.link ?? ALWAYS_CONNECTED;
+    this.commandTimeoutMs = commandTimeout(this.name, options.commandTimeoutMs);
+    const link = this.#link;
+    this.#deadlines = new Deadlines(this.commandTimeoutMs, { isTimeout: link.isTimeout === undefined ? undefined : (error) => link.isTimeout!(error) });
     this.#makeHistory = options.history;
     this.#channels = new BrokerChannels(pubsub, {
       log: (level, message, fields) => this.#log(level, message, fields),
@@ -185,7 +199,9 @@ export class BridgeEngine implements Engine {
   /**
    * Gives `event` its id and sends it to the broker; it reaches local
    * subscribers when the broker hands it back. Rejects at once while health
-   * is degraded.
+   * is degraded, and with a `CommandTimeoutError` when the broker has not
+   * taken it within {@link commandTimeoutMs} (a publish still waiting its
+   * turn then is never sent).
    */
   async publish(_channel: string, draft: EventDraft): Promise<PubSubEvent> {
     if (this.#closing !== undefined) throw new Error(`${this.name} engine is closed`);
@@ -198,29 +214,37 @@ export class BridgeEngine implements Engine {
     // With history, the broker gives the id (its position) as it appends and publishes; without, this instance does.
     event.id = history === undefined ? formatEventId(this.#instanceId, sortablePosition(++this.#position)) : ID_PLACEHOLDER;
     const text = this.#encode(event);
-    const send = history === undefined ? () => this.#send(channel, text) : () => this.#appendAndSend(history, channel, channelName(event.topic, event.key), event, text, policy!);
-    await this.#gates.run(
-      channel,
-      this.#channels.subscribing(channel),
-      () => {
-        if (this.#closing !== undefined) throw new Error(`${this.name} engine is closed`);
-        this.#assertHealthy();
-      },
-      send,
-    );
+    await this.#deadlines.bound(`${this.name} publish`, (deadline) => {
+      const send =
+        history === undefined
+          ? () => this.#send(channel, text, deadline)
+          : () => this.#appendAndSend(history, channel, channelName(event.topic, event.key), event, text, policy!, deadline);
+      return this.#gates.run(
+        channel,
+        this.#channels.subscribing(channel),
+        () => {
+          if (this.#closing !== undefined) throw new Error(`${this.name} engine is closed`);
+          if (deadline.expired) throw new Error(`${this.name} publish expired while waiting for its turn`);
+          this.#assertHealthy();
+        },
+        send,
+      );
+    });
     return event;
   }
 
   /** The history after `cursor`, when the broker keeps one (else `HistoryNotSupportedError`). */
   since(scope: SubscriptionScope, cursor: string): Promise<HistoryRead> {
-    if (this.#history === undefined) return Promise.reject(new HistoryNotSupportedError(this.name));
-    return this.#history.since(scope, cursor);
+    const history = this.#history;
+    if (history === undefined) return Promise.reject(new HistoryNotSupportedError(this.name));
+    return this.#deadlines.bound(`${this.name} history read`, () => history.since(scope, cursor));
   }
 
   /** The newest `n` events, when the broker keeps a history (else `HistoryNotSupportedError`). */
   latest(scope: SubscriptionScope, n: number): Promise<HistoryRead> {
-    if (this.#history === undefined) return Promise.reject(new HistoryNotSupportedError(this.name));
-    return this.#history.latest(scope, n);
+    const history = this.#history;
+    if (history === undefined) return Promise.reject(new HistoryNotSupportedError(this.name));
+    return this.#deadlines.bound(`${this.name} history read`, () => history.latest(scope, n));
   }
 
   /** Subscribes the broker channels of `scope` (one topic, or every topic) if this is their first local scope. */
@@ -239,6 +263,24 @@ export class BridgeEngine implements Engine {
   health(): EngineHealth {
     if (this.#closing !== undefined) return { status: 'degraded', detail: `${this.name} engine closed` };
     return this.#link.health();
+  }
+
+  /**
+   * One round trip on each broker connection (the link's check), bounded by
+   * {@link commandTimeoutMs}: `ok`, or `degraded` with the cause. Never
+   * rejects. While {@link health} is degraded (or without a link check), it
+   * is that health, at once.
+   */
+  async check(): Promise<EngineHealth> {
+    const health = this.health();
+    const link = this.#link;
+    if (health.status !== 'ok' || link.check === undefined) return health;
+    try {
+      // The link runs each round trip through `within`, so that a timeout names the connection that did not answer.
+      return await link.check(this.#deadlines.bound);
+    } catch (error) {
+      return { status: 'degraded', detail: error instanceof Error ? error.message : String(error) };
+    }
   }
 
   /** Releases every broker subscription, then the broker connection. Safe to call twice. */
@@ -286,14 +328,22 @@ export class BridgeEngine implements Engine {
     return text;
   }
 
-  async #appendAndSend(history: BrokerHistory, brokerChannel: string, channel: string, event: PubSubEvent, text: string, policy: HistoryPolicy): Promise<void> {
+  async #appendAndSend(
+    history: BrokerHistory,
+    brokerChannel: string,
+    channel: string,
+    event: PubSubEvent,
+    text: string,
+    policy: HistoryPolicy,
+    deadline: Deadline,
+  ): Promise<void> {
     this.#stats.published++;
-    event.id = await history.append(brokerChannel, event, channel, text, policy);
+    event.id = await history.append(brokerChannel, event, channel, text, policy, deadline);
   }
 
-  #send(channel: string, text: string): Promise<void> {
+  #send(channel: string, text: string, deadline: Deadline): Promise<void> {
     this.#stats.published++;
-    return this.#pubsub.publish(channel, text);
+    return this.#pubsub.publish(channel, text, deadline);
   }
 
   #receive(topic: string, channel: string, raw: unknown): void {
@@ -346,6 +396,7 @@ export class BridgeEngine implements Engine {
       });
       await Promise.race([pending, bound]);
       clearTimeout(timer);
+      this.#deadlines.close();
       this.#recent.clear();
       this.#catchUp.clear();
     }

@@ -6,6 +6,7 @@
  * @module
  */
 import { decodeBridgeMessage, type BridgeCodec } from './bridge-message.js';
+import type { Deadline } from './deadline.js';
 import { formatEventId, HistoryNotSupportedError, parseEventId, type HistoryPolicy, type HistoryRead, type PubSubEvent, type SubscriptionScope } from './engine.js';
 
 /**
@@ -20,9 +21,10 @@ export interface BrokerHistory {
    * Appends `text` (an encoded bridge message whose event id is
    * {@link ID_PLACEHOLDER}) to `channel`'s history under `policy` and
    * publishes it, with its id in place, on `brokerChannel`, as one broker
-   * operation. Resolves to the id.
+   * operation. Resolves to the id. An append that waits its turn should
+   * not start once `deadline` expired (its caller was told it failed).
    */
-  append(brokerChannel: string, event: PubSubEvent, channel: string, text: string, policy: HistoryPolicy): Promise<string>;
+  append(brokerChannel: string, event: PubSubEvent, channel: string, text: string, policy: HistoryPolicy, deadline?: Deadline): Promise<string>;
   /** The events of `scope` after `cursor` (see `Engine.since`); throws `HistoryNotSupportedError` for scopes it cannot read. */
   since(scope: SubscriptionScope, cursor: string): Promise<HistoryRead>;
   /** The newest `n` events of `scope` (see `Engine.latest`). */

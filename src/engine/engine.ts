@@ -138,7 +138,9 @@ export interface Engine {
    * Appends `event` to `channel` (its history, when the topic keeps one)
    * and sends it to every instance, this one included, as one operation.
    * Resolves to the event with its id once the broker has it; rejects if
-   * the broker cannot take it (then nothing was stored or delivered).
+   * the broker cannot take it (then nothing was stored or delivered), or
+   * with a {@link CommandTimeoutError} when the broker did not answer in
+   * time (then it may still be stored and delivered: "maybe published").
    * @param channel the event's channel name (`topic` or `topic:key`)
    */
   publish(channel: string, event: EventDraft): Promise<PubSubEvent>;
@@ -150,10 +152,30 @@ export interface Engine {
   listen(scope: SubscriptionScope): void | Promise<void>;
   /** The last local subscriber of `scope` left: stop receiving its events. */
   unlisten(scope: SubscriptionScope): void | Promise<void>;
-  /** Current broker health. */
+  /** Current broker health, as last seen (no round trip). */
   health(): EngineHealth;
+  /**
+   * One bounded round trip to the broker (Redis: `PING` on each
+   * connection; PostgreSQL: `SELECT 1` on the pool and on the listening
+   * connection): `ok` when it answered, else `degraded` with the cause.
+   * Never rejects, and never takes longer than {@link commandTimeoutMs}.
+   * Optional: without it the core's readiness check reads {@link health}.
+   */
+  check?(): Promise<EngineHealth>;
+  /**
+   * The longest one broker call of this engine (a publish, a history read,
+   * a check) waits for an answer before failing with a
+   * {@link CommandTimeoutError}, in ms. An engine that declares it bounds
+   * its own calls, and the core adds no deadline of its own; `Infinity`
+   * for an engine whose calls cannot stall (the memory engine). An engine
+   * without it gets the core's: {@link DEFAULT_COMMAND_TIMEOUT_MS} on each
+   * publish, history read and check.
+   */
+  readonly commandTimeoutMs?: number;
   /** Releases every resource; safe to call twice. */
   close(): Promise<void>;
 }
 
 export { compareEventIds, formatEventId, parseEventId, randomEpoch } from './event-id.js';
+export { COMMAND_TIMEOUT, CommandTimeoutError, DEFAULT_COMMAND_TIMEOUT_MS, Deadlines, isCommandTimeout } from './deadline.js';
+export type { Deadline, DeadlinesOptions, Within } from './deadline.js';

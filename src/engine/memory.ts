@@ -16,6 +16,8 @@ import { MemoryHistory, type RingRead } from './memory-history.js';
  */
 export class MemoryEngine implements Engine {
   readonly name = 'memory';
+  /** No broker: nothing to wait for, so nothing to bound. */
+  readonly commandTimeoutMs = Infinity;
   /** The epoch of this engine's history (the first part of every id it gives). */
   readonly epoch = randomEpoch();
   #context: EngineContext | undefined;
@@ -62,6 +64,11 @@ export class MemoryEngine implements Engine {
 
   health(): EngineHealth {
     return { status: 'ok' };
+  }
+
+  /** No broker to ask: its health, at once. */
+  check(): Promise<EngineHealth> {
+    return Promise.resolve(this.health());
   }
 
   close(): Promise<void> {

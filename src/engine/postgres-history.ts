@@ -19,6 +19,8 @@ import {
   type Positioned,
 } from './broker-history.js';
 import type { BridgeCodec } from './bridge-message.js';
+import type { Deadline } from './deadline.js';
+import { isPostgresTimeout } from './postgres-pubsub.js';
 import { channelName, randomEpoch, type HistoryPolicy, type HistoryRead, type PubSubEvent, type SubscriptionScope } from './engine.js';
 
 const SCHEMA = `
@@ -63,9 +65,12 @@ export class PostgresHistory implements BrokerHistory {
     this.#now = options.now ?? Date.now;
   }
 
-  append(brokerChannel: string, event: PubSubEvent, channel: string, text: string, policy: HistoryPolicy): Promise<string> {
+  append(brokerChannel: string, event: PubSubEvent, channel: string, text: string, policy: HistoryPolicy, deadline?: Deadline): Promise<string> {
     const previous = this.#tails.get(event.topic) ?? Promise.resolve();
-    const appended = previous.then(() => this.#append(brokerChannel, event, channel, text, policy));
+    const appended = previous.then(() => {
+      if (deadline?.expired === true) throw new Error('postgres append expired while waiting for its turn');
+      return this.#append(brokerChannel, event, channel, text, policy);
+    });
     const tail = appended.catch(() => undefined);
     this.#tails.set(event.topic, tail);
     void tail.then(() => {
@@ -78,6 +83,7 @@ export class PostgresHistory implements BrokerHistory {
     await this.#ensureSchema();
     const { prefix } = this.#options;
     const client = await this.#pool.connect();
+    let broken: Error | undefined;
     try {
       await client.query('BEGIN');
       const topic = await client.query<{ epoch: string; seq: string }>(
@@ -119,10 +125,10 @@ export class PostgresHistory implements BrokerHistory {
       await client.query('COMMIT');
       return id;
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
+      broken = await rollBack(client, error);
       throw error;
     } finally {
-      client.release();
+      client.release(broken);
     }
   }
 
@@ -195,16 +201,17 @@ export class PostgresHistory implements BrokerHistory {
   #ensureSchema(): Promise<void> {
     this.#schema ??= (async () => {
       const client = await this.#pool.connect();
+      let broken: Error | undefined;
       try {
         await client.query('BEGIN');
         await client.query(SCHEMA);
         await client.query('COMMIT');
       } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined);
+        broken = await rollBack(client, error);
         this.#schema = undefined;
         throw error;
       } finally {
-        client.release();
+        client.release(broken);
       }
     })();
     return this.#schema;
@@ -245,5 +252,22 @@ export class PostgresHistory implements BrokerHistory {
   #collect(found: Positioned[], epoch: string, row: Row): void {
     const stored = decodeStored(row.message, epoch, Number(row.position), this.#options.codec);
     if (stored !== undefined) found.push(stored);
+  }
+}
+
+/**
+ * Rolls back the transaction that failed with `error` on `client`; returns
+ * the error to release `client` with (so that the pool drops it) when its
+ * state is unknown: the failure was a timeout (the connection may still be
+ * busy with it: no `ROLLBACK` is queued behind it, closing it rolls back),
+ * or the `ROLLBACK` failed.
+ */
+async function rollBack(client: PoolClient, error: unknown): Promise<Error | undefined> {
+  if (isPostgresTimeout(error)) return error as Error;
+  try {
+    await client.query('ROLLBACK');
+    return undefined;
+  } catch (failed) {
+    return failed instanceof Error ? failed : new Error(String(failed));
   }
 }

@@ -1,6 +1,7 @@
 import type { Client, Notification, Pool, PoolClient } from 'pg';
 import { pg } from './postgres-peer.js';
 import type { BrokerPubSub } from './broker-link.js';
+import type { Deadline, Within } from './deadline.js';
 import type { EngineHealth } from './engine.js';
 
 type Log = (level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
@@ -15,7 +16,30 @@ export interface PostgresPubSubOptions {
   /** The listening connection is a dedicated `pg.Client` on this, when given; else it is checked out of `pool` and held. */
   connectionString?: string | undefined;
   /** Reconnect backoff of the listening connection, in ms. @default { min: 100, max: 2000 } */
-  reconnectDelayMs?: { min: number; max: number };
+  reconnectDelayMs?: { min: number; max: number } | undefined;
+  /**
+   * The connection and query timeout (`connectionTimeoutMillis`,
+   * `query_timeout`) of the listening connection made from
+   * `connectionString`, in ms; `Infinity` for none. A listening connection
+   * from `pool` has the pool's.
+   * @default Infinity
+   */
+  commandTimeoutMs?: number | undefined;
+}
+
+/**
+ * Whether `error` is one of `pg`'s timeouts (`query_timeout`, a connection
+ * or pool-checkout timeout) or PostgreSQL's `statement_timeout`: the broker
+ * did not answer in time, which is not to say it did nothing.
+ */
+export function isPostgresTimeout(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if ((error as { code?: unknown }).code === '57014') return /statement timeout/.test(error.message);
+  return (
+    error.message === 'Query read timeout' ||
+    error.message === 'timeout exceeded when trying to connect' ||
+    error.message.startsWith('Connection terminated due to connection timeout')
+  );
 }
 
 /**
@@ -29,6 +53,7 @@ export class PostgresPubSub implements BrokerPubSub {
   readonly #pool: Pool;
   readonly #connectionString: string | undefined;
   readonly #delay: { min: number; max: number };
+  readonly #timeoutMs: number | undefined;
   readonly #subscriptions = new Map<number, { channel: string; onMessage: (message: unknown) => void }>();
   readonly #byChannel = new Map<string, Set<number>>();
   readonly #publishTails = new Map<string, Promise<unknown>>();
@@ -51,6 +76,7 @@ export class PostgresPubSub implements BrokerPubSub {
     this.#pool = options.pool;
     this.#connectionString = options.connectionString;
     this.#delay = options.reconnectDelayMs ?? { min: 100, max: 2000 };
+    this.#timeoutMs = options.commandTimeoutMs === undefined || options.commandTimeoutMs === Infinity ? undefined : options.commandTimeoutMs;
   }
 
   /**
@@ -73,6 +99,23 @@ export class PostgresPubSub implements BrokerPubSub {
     return { status: 'degraded', detail: `postgres listener ${this.#closed ? 'closed' : 'reconnecting'}${this.#lastError === undefined ? '' : ` (${this.#lastError})`}` };
   }
 
+  /**
+   * `SELECT 1` through the pool and on the listening connection, at once,
+   * each bounded by `within`: `ok` when both answered, else `degraded`
+   * naming the one(s) that did not; while not listening, {@link health}.
+   */
+  async check(within: Within): Promise<EngineHealth> {
+    const listener = this.#listener;
+    if (!this.#ready || listener === undefined) return this.health();
+    const failed = (error: unknown) => (error instanceof Error ? error.message : String(error));
+    const causes = await Promise.all([
+      within('postgres pool SELECT 1', () => this.#pool.query('SELECT 1')).then(() => undefined, failed),
+      within('postgres listener SELECT 1', () => listener.query('SELECT 1')).then(() => undefined, failed),
+    ]);
+    const detail = causes.filter((cause) => cause !== undefined).join('; ');
+    return detail === '' ? { status: 'ok' } : { status: 'degraded', detail };
+  }
+
   /** Channels the listening connection listens to now. */
   listening(): string[] {
     return [...this.#listened];
@@ -83,10 +126,16 @@ export class PostgresPubSub implements BrokerPubSub {
     return (this.#listener as { processID?: number } | undefined)?.processID;
   }
 
-  publish(channel: string, payload: unknown): Promise<void> {
+  /** Sends `payload` on `channel` through the pool, after the publishes before it on the channel (unless `deadline` expired meanwhile). */
+  publish(channel: string, payload: unknown, deadline?: Deadline): Promise<void> {
     if (typeof payload !== 'string') return Promise.reject(new TypeError('PostgresPubSub publishes strings'));
     const previous = this.#publishTails.get(channel) ?? Promise.resolve();
-    const sent = previous.then(() => this.#pool.query('SELECT pg_notify($1, $2)', [channel, payload])).then(() => {});
+    const sent = previous
+      .then(() => {
+        if (deadline?.expired === true) throw new Error('postgres publish expired while waiting for its turn');
+        return this.#pool.query('SELECT pg_notify($1, $2)', [channel, payload]);
+      })
+      .then(() => {});
     const tail = sent.catch(() => {});
     this.#publishTails.set(channel, tail);
     void tail.then(() => {
@@ -168,7 +217,8 @@ export class PostgresPubSub implements BrokerPubSub {
 
   async #open(): Promise<ListenClient> {
     if (this.#connectionString === undefined) return this.#pool.connect();
-    const client = new pg.Client({ connectionString: this.#connectionString, keepAlive: true });
+    const timeouts = this.#timeoutMs === undefined ? {} : { connectionTimeoutMillis: this.#timeoutMs, query_timeout: this.#timeoutMs };
+    const client = new pg.Client({ connectionString: this.#connectionString, keepAlive: true, ...timeouts });
     client.on('error', () => {}); // until connected; errors then go to #lost
     await client.connect().catch(async (error: unknown) => {
       await client.end().catch(() => {});
@@ -244,8 +294,10 @@ export class PostgresPubSub implements BrokerPubSub {
         await client.query(`UNLISTEN ${pg.escapeIdentifier(channel)}`);
       }
     } catch (error) {
-      // The connection broke: #lost reconnects and listens again.
+      // The connection broke (#lost reconnects and listens again), or the command timed out: whether it listens
+      // is unknown, so it is treated as lost too (else a subscribe would wait for a LISTEN that never comes).
       this.#log('debug', 'postgres LISTEN/UNLISTEN failed', { error: String(error) });
+      this.#lost(client, error instanceof Error ? error : new Error(String(error)));
     }
   }
 

@@ -8,10 +8,11 @@ import type { Pool } from 'pg';
 import { pg } from './postgres-peer.js';
 import type { BridgeCodec } from './bridge-message.js';
 import { BridgeEngine, DEFAULT_PREFIX, type BrokerLink, type BrokerLinkEvents } from './bridge.js';
+import { commandTimeout } from './deadline.js';
 import { PostgresHistory } from './postgres-history.js';
-import { PostgresPubSub } from './postgres-pubsub.js';
+import { isPostgresTimeout, PostgresPubSub } from './postgres-pubsub.js';
 
-export { PostgresPubSub } from './postgres-pubsub.js';
+export { isPostgresTimeout, PostgresPubSub } from './postgres-pubsub.js';
 export type { PostgresPubSubOptions } from './postgres-pubsub.js';
 
 /** PostgreSQL's largest `NOTIFY` payload is 8000 bytes, less one. */
@@ -46,6 +47,18 @@ export interface PostgresEngineOptions {
    * @default true
    */
   history?: boolean;
+  /**
+   * Longest one broker call waits for PostgreSQL, in ms: a publish (then
+   * `SERVICE_UNAVAILABLE`, "maybe published"), a history read (retried,
+   * then `SERVICE_UNAVAILABLE`), a `check()` `SELECT 1` (then `degraded`).
+   * The pool and listening connection made from `connectionString` also
+   * get it as `pg`'s `query_timeout` and `connectionTimeoutMillis` and as
+   * PostgreSQL's `statement_timeout`, so a stalled connection is dropped
+   * and a blocked statement cancelled. Your own `pool` keeps its options:
+   * give it `query_timeout` yourself. `Infinity` for none.
+   * @default DEFAULT_COMMAND_TIMEOUT_MS (5000)
+   */
+  commandTimeoutMs?: number;
 }
 
 /**
@@ -57,7 +70,9 @@ export interface PostgresEngineOptions {
  * event must fit PostgreSQL's 8000-byte `NOTIFY` payload, else its publish
  * fails with `PAYLOAD_TOO_LARGE`. While the listening connection is down,
  * `health()` is `degraded` and publishes fail; it reconnects and listens
- * again by itself.
+ * again by itself. While PostgreSQL stalls (up, but not answering),
+ * publishes fail after `commandTimeoutMs`, and `check()` (`SELECT 1` on the
+ * pool and on the listening connection) reports `degraded`.
  */
 export class PostgresEngine extends BridgeEngine {
   /** The pub/sub over `pg` this engine bridges. */
@@ -68,13 +83,16 @@ export class PostgresEngine extends BridgeEngine {
     if (options.pool === undefined && connectionString === undefined) {
       throw new TypeError('postgresEngine: give a connectionString or a pool (or set DATABASE_URL)');
     }
-    const ownedPool =
-      options.pool === undefined ? new pg.Pool({ connectionString, max: 4, connectionTimeoutMillis: 5000, keepAlive: true }) : undefined;
+    const timeoutMs = commandTimeout('postgresEngine', options.commandTimeoutMs);
+    const timeouts =
+      timeoutMs === Infinity ? { connectionTimeoutMillis: 5000 } : { connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs, statement_timeout: timeoutMs };
+    const ownedPool = options.pool === undefined ? new pg.Pool({ connectionString, max: 4, keepAlive: true, ...timeouts }) : undefined;
     const pool = options.pool ?? ownedPool!;
     const broker = new PostgresPubSub({
       pool,
       connectionString,
       reconnectDelayMs: options.reconnectDelayMs,
+      commandTimeoutMs: timeoutMs,
     });
     let log: BrokerLinkEvents['log'] = () => {};
     const link: BrokerLink = {
@@ -90,6 +108,8 @@ export class PostgresEngine extends BridgeEngine {
         );
       },
       health: () => broker.health(),
+      check: (within) => broker.check(within),
+      isTimeout: isPostgresTimeout,
       disconnect: async () => {
         await broker.close();
         await ownedPool?.end();
@@ -100,6 +120,7 @@ export class PostgresEngine extends BridgeEngine {
       prefix: options.channelPrefix ?? DEFAULT_PREFIX,
       codec: options.codec,
       maxMessageBytes: POSTGRES_MAX_NOTIFY_BYTES,
+      commandTimeoutMs: timeoutMs,
       channelName: postgresChannelName,
       link,
       // History in three tables (created if missing), appended and notified in one transaction.

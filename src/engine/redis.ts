@@ -8,6 +8,7 @@ import type { RedisPubSub as RedisPubSubInstance } from 'graphql-redis-subscript
 import type { Redis as RedisInstance, RedisOptions } from 'ioredis';
 import type { BridgeCodec } from './bridge-message.js';
 import { BridgeEngine, type BrokerLink, type BrokerLinkEvents, type BrokerPubSub } from './bridge.js';
+import { commandTimeout, type Within } from './deadline.js';
 import type { EngineHealth } from './engine.js';
 import { RedisHistory } from './redis-history.js';
 import { Redis, RedisPubSub } from './redis-peers.js';
@@ -27,7 +28,10 @@ export interface RedisEngineOptions {
    * @default process.env.REDIS_URL, else redis://127.0.0.1:6379
    */
   url?: string;
-  /** Extra `ioredis` options for connections created from `url`. */
+  /**
+   * Extra `ioredis` options for connections created from `url`. Their
+   * `commandTimeout` is `commandTimeoutMs`, on the publishing connection only.
+   */
   redisOptions?: RedisOptions;
   /**
    * Channel-name prefix: apps with different prefixes share one Redis
@@ -59,6 +63,18 @@ export interface RedisEngineOptions {
   pubsub?: BrokerPubSub;
   /** Serializes bridge messages (e.g. `superjson` for dates). @default JSON */
   codec?: BridgeCodec;
+  /**
+   * Longest one broker call waits for Redis, in ms: a publish (then
+   * `SERVICE_UNAVAILABLE`, "maybe published"), a history read (retried,
+   * then `SERVICE_UNAVAILABLE`), a `check()` `PING` (then `degraded`).
+   * On connections created from `url` it is also ioredis' `commandTimeout`
+   * of the publishing connection (every command on it, catch-up reads
+   * included). Your own clients keep their options: give them
+   * `commandTimeout` yourself to bound the commands the engine does not
+   * wait on. `Infinity` for none.
+   * @default DEFAULT_COMMAND_TIMEOUT_MS (5000)
+   */
+  commandTimeoutMs?: number;
 }
 
 interface Resolved {
@@ -77,7 +93,9 @@ interface Resolved {
  * so every instance sees a channel in Redis's order. While Redis is away,
  * `health()` is `degraded`, publishes fail at once (the core answers
  * `SERVICE_UNAVAILABLE`), and the connections reconnect and resubscribe by
- * themselves.
+ * themselves. While Redis stalls (up, but not answering), publishes fail
+ * after `commandTimeoutMs`, and `check()` (`PING` on both connections)
+ * reports `degraded`.
  */
 export class RedisEngine extends BridgeEngine {
   readonly #publisher: RedisClient | undefined;
@@ -85,13 +103,15 @@ export class RedisEngine extends BridgeEngine {
 
   constructor(options: RedisEngineOptions = {}) {
     const logTo: { log: Log } = { log: () => {} };
-    const resolved = resolve(options, (level, message, fields) => logTo.log(level, message, fields));
+    const timeoutMs = commandTimeout('redisEngine', options.commandTimeoutMs);
+    const resolved = resolve(options, timeoutMs, (level, message, fields) => logTo.log(level, message, fields));
     const link = new RedisLink(resolved);
     const publisher = resolved.publisher;
     super(resolved.pubsub, {
       name: 'redis',
       prefix: options.prefix,
       codec: options.codec,
+      commandTimeoutMs: timeoutMs,
       link,
       // History on Redis Streams, through the publishing connection (Lua: append, trim and publish as one step).
       history: publisher === undefined ? undefined : (deps) => new RedisHistory(publisher, deps),
@@ -173,6 +193,25 @@ class RedisLink implements BrokerLink {
     return { status: 'degraded', detail: `redis ${down.map((w) => w.describe()).join('; ')}` };
   }
 
+  /** `PING` on each connection (publishing and subscribing), at once, each bounded by `within`. */
+  async check(within: Within): Promise<EngineHealth> {
+    const causes = await Promise.all(
+      this.#watches.map((watch) =>
+        within(`redis ${watch.role} PING`, () => (watch.client as RedisInstance).ping()).then(
+          () => undefined,
+          (error: unknown) => (error instanceof Error ? error.message : String(error)),
+        ),
+      ),
+    );
+    const failed = causes.filter((cause) => cause !== undefined);
+    return failed.length === 0 ? { status: 'ok' } : { status: 'degraded', detail: failed.join('; ') };
+  }
+
+  /** ioredis' `commandTimeout` error. */
+  isTimeout(error: unknown): boolean {
+    return error instanceof Error && error.message === 'Command timed out';
+  }
+
   disconnect(): void {
     for (const watch of this.#watches.splice(0)) watch.dispose();
     const { publisher, subscriber, owned, release } = this.resolved;
@@ -188,7 +227,7 @@ class RedisLink implements BrokerLink {
 
 type Log = (level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
 
-function resolve(options: RedisEngineOptions, log: Log): Resolved {
+function resolve(options: RedisEngineOptions, timeoutMs: number, log: Log): Resolved {
   const given = [options.url !== undefined, options.publisher !== undefined || options.subscriber !== undefined, options.pubsub !== undefined];
   if (given.filter(Boolean).length > 1) throw new TypeError('redisEngine: give one of url, publisher+subscriber, or pubsub');
   if (options.pubsub !== undefined) {
@@ -218,8 +257,14 @@ function resolve(options: RedisEngineOptions, log: Log): Resolved {
     const base: RedisOptions = { ...options.redisOptions, lazyConnect: true };
     // A publish sent but unanswered when the connection drops may have been appended (the script ran, the reply was lost):
     // never send it again (that would append it twice, with two ids); it fails, and "failed" means "maybe published" (PROTOCOL §4).
-    publisher = new Redis(url, { ...base, enableOfflineQueue: false, maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false });
-    subscriber = new Redis(url, { ...base, autoResubscribe: true, enableOfflineQueue: true, maxRetriesPerRequest: null });
+    // Every command on the publisher fails after timeoutMs (a stalled Redis): a publish then is "maybe published" too.
+    const commandTimeout = timeoutMs === Infinity ? undefined : timeoutMs;
+    publisher = new Redis(url, { ...base, enableOfflineQueue: false, maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false, commandTimeout });
+    // Not the subscriber: after a reconnect ioredis resubscribes without handling the promise, and a command
+    // timeout there would be an unhandled rejection. The engine bounds its own waits on it (check, publish gates).
+    const subscriberBase: RedisOptions = { ...base };
+    delete subscriberBase.commandTimeout;
+    subscriber = new Redis(url, { ...subscriberBase, autoResubscribe: true, enableOfflineQueue: true, maxRetriesPerRequest: null });
   }
   const subscribing = subscriberFor(subscriber, log);
   const pubsub = new RedisPubSub({

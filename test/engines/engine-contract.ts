@@ -136,6 +136,14 @@ export function describeEngineContract(title: string, harness: EngineHarness, op
       for (const pubsub of instances) expect(pubsub.health().status).toBe('ok');
     });
 
+    it('answers a readiness check (one bounded round trip to the broker) with ok while the broker answers', async () => {
+      const instances = await open();
+      for (const pubsub of instances) {
+        expect(await pubsub.checkHealth()).toMatchObject({ status: 'ok', engine: pubsub.engine.name });
+        expect(pubsub.health().status).toBe('ok');
+      }
+    });
+
     it('delivers an event published on one instance to the subscribers of its channel on every instance', async () => {
       const instances = await open();
       const boxes = instances.map((p) => inbox(p, (push) => p.subscribe('news', push)));
