@@ -353,7 +353,9 @@ export class BridgeEngine implements Engine {
     if (!decoded.ok || decoded.message.event.topic !== topic) {
       this.#stats.malformed++;
       const reason = decoded.ok ? `topic ${JSON.stringify(decoded.message.event.topic)} on another topic's channel` : decoded.reason;
-      this.#log('warn', 'dropped malformed bridged message', { channel, reason, sample: sampleOf(raw) });
+      // No payload above debug: the warning says what and why, the sample goes to debug.
+      this.#log('warn', 'dropped malformed bridged message', { channel, reason, bytes: typeof raw === 'string' ? raw.length : undefined });
+      this.#log('debug', 'malformed bridged message sample', { channel, sample: sampleOf(raw) });
       return;
     }
     const { origin, event } = decoded.message;

@@ -157,6 +157,10 @@ describe.skipIf(redis.skip)(redis.title, () => {
       // What the check saw shows in health() too, and stays while Redis stays stopped (the probe gets no answer either).
       expect(srv.pubsub.health()).toMatchObject({ status: 'degraded', detail: expect.stringContaining('PING got no answer') });
       await staysDegraded(srv.pubsub, 1500);
+      // /readyz makes the same bounded check over HTTP: 503 with the cause.
+      const readyz = await fetch(`${srv.httpUrl}/readyz`);
+      expect(readyz.status).toBe(503);
+      expect(await readyz.json()).toMatchObject({ ready: false, status: 'degraded', engine: 'redis', detail: expect.stringContaining('PING got no answer') });
     } finally {
       resume();
     }
@@ -164,6 +168,8 @@ describe.skipIf(redis.skip)(redis.title, () => {
     // Without any call of ours, the stall probe sees Redis answer again.
     await vi.waitFor(() => expect(srv.pubsub.health().status).toBe('ok'), { timeout: 5000, interval: 20 });
     expect(await srv.pubsub.core.checkHealth()).toMatchObject({ status: 'ok', engine: 'redis' });
+    const readyz = await fetch(`${srv.httpUrl}/readyz`);
+    expect([readyz.status, await readyz.json()]).toEqual([200, { ready: true, status: 'ok', engine: 'redis' }]);
   });
 
   it("bounds the publishes of an engine the app wrote (which bounds nothing itself) at the core's default timeout", { timeout: 20_000 }, async () => {
