@@ -80,6 +80,8 @@ export async function createTrpcPubSub({ redisUrl, postgresUrl, history, prefix,
     pubsub,
     router,
     ...(process.env['BENCH_RATE_LIMIT'] === 'off' ? { rateLimit: false } : {}),
+    // Every load-generator socket comes from 127.0.0.1: the per-IP cap (1000 by default) would refuse the 10k scenarios.
+    maxConnectionsPerIp: Number.POSITIVE_INFINITY,
     onConnect: ({ socket }) => {
       last = socket;
     },
