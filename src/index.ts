@@ -32,6 +32,7 @@ export type {
   TopicRecord,
 } from './core/topics.js';
 export { createPubSub, PubSub } from './core/pubsub.js';
+export type { JsonSchema, TopicDescription } from './core/describe.js';
 export type {
   AnyTopicEventOf,
   AuthorizeRequest,

@@ -9,6 +9,7 @@ import type { PubSubEvent } from '../../client/protocol.js';
 import type { Engine } from '../engine/engine.js';
 import type { AuthorizeRequest } from './authorize.js';
 import { PubSubCore, type CoreHealth, type CoreState } from './core.js';
+import { describeTopics, type TopicDescription } from './describe.js';
 import { CallbackSubscription, openQueue, QueueSubscription } from './local-subscriptions.js';
 import type { Logger } from './logger.js';
 import type { SubscriptionScope } from './scope.js';
@@ -202,6 +203,14 @@ export class PubSub<TTopics extends TopicRecord, TContext = unknown> {
   /** Every topic's events as an async iterator (see {@link events}). */
   allEvents(options?: { signal?: AbortSignal }): AsyncIterableIterator<AnyTopicEventOf<TTopics>> & AsyncDisposable {
     return this.#iterate({ kind: 'all' }, options?.signal) as AsyncIterableIterator<AnyTopicEventOf<TTopics>> & AsyncDisposable;
+  }
+
+  /**
+   * The declared topics: name, key, history policy and the payload and key
+   * schemas as JSON Schema (what the server's `GET /topics` answers).
+   */
+  describe(): TopicDescription[] {
+    return describeTopics(this.core.topics);
   }
 
   /** Engine health plus local counts. */

@@ -283,9 +283,9 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
    * Answers `GET /healthz` (liveness: 200 while serving, 503 once closing),
    * `GET /readyz` (readiness: 200 when serving and the broker answers a
    * round trip, else 503 with the cause), `GET /health` (JSON counts, 503
-   * when degraded or closing) and `GET /metrics` (Prometheus text).
-   * Returns false for other requests, so it can sit in front of an app's
-   * own handler.
+   * when degraded or closing), `GET /metrics` (Prometheus text) and
+   * `GET /topics` (`{ topics }`, from `pubsub.describe()`). Returns false
+   * for other requests, so it can sit in front of an app's own handler.
    */
   handleHttp(req: IncomingMessage, res: ServerResponse): boolean {
     const path = pathOf(req);
@@ -305,6 +305,10 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
     if (path === '/health') {
       const health = this.health();
       res.writeHead(health.status === 'ok' ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(health));
+      return true;
+    }
+    if (path === '/topics') {
+      res.writeHead(200, JSON_HEADERS).end(JSON.stringify({ topics: this.#options.pubsub.describe() }));
       return true;
     }
     if (path === '/metrics') {
