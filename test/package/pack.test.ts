@@ -59,8 +59,13 @@ describe('npm pack on a clean copy of the repository', () => {
     expect(missing).toEqual([]);
   });
 
-  it('has no runtime dependencies: the frameworks are peers with ranges, the engine stacks optional peers', () => {
-    expect(manifest.dependencies ?? {}).toEqual({});
+  it('depends only on its own tools (logs, metrics, argument parsing); the frameworks are peers with ranges, the engine stacks and React optional peers', () => {
+    // None of them is a framework the app owns: pino and prom-client are what the default logger and /metrics use (an app passes its own logger or registry), commander parses the CLI's arguments.
+    expect(manifest.dependencies).toEqual({
+      commander: expect.stringMatching(/^\^14\./),
+      pino: expect.stringMatching(/^\^10\./),
+      'prom-client': expect.stringMatching(/^\^15\./),
+    });
     expect(manifest.peerDependencies).toMatchObject({
       '@trpc/server': '^11.19.0',
       '@trpc/client': '^11.19.0',
@@ -71,11 +76,12 @@ describe('npm pack on a clean copy of the repository', () => {
       'graphql-subscriptions': expect.any(String),
       graphql: expect.stringMatching(/^\^16\./),
       pg: expect.stringMatching(/^\^8\./),
+      react: '^18.0.0 || ^19.0.0',
     });
     const optional = Object.entries(manifest.peerDependenciesMeta)
       .filter(([, meta]) => meta.optional === true)
       .map(([name]) => name)
       .sort();
-    expect(optional).toEqual(['@trpc/client', 'graphql', 'graphql-redis-subscriptions', 'graphql-subscriptions', 'ioredis', 'pg']);
+    expect(optional).toEqual(['@trpc/client', 'graphql', 'graphql-redis-subscriptions', 'graphql-subscriptions', 'ioredis', 'pg', 'react']);
   });
 });
