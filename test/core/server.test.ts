@@ -2,6 +2,8 @@
  * The server around the pubsub: health and metrics endpoints, connect and
  * disconnect hooks, graceful shutdown, keepalive, and exact cleanup.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { initTRPC, TRPCError } from '@trpc/server';
 import { PubSub as GraphQLPubSub } from 'graphql-subscriptions';
 import {
@@ -92,6 +94,49 @@ describe('health and metrics', () => {
     stray.on('error', () => undefined); // terminate() before open reports an error too
     expect(await response.promise).toBe(404);
     expect(srv.server.connectionCount).toBe(0);
+  });
+});
+
+describe('attach() after close()', () => {
+  it("answers 503 on its path while the app's HTTP server runs, lets a successor serve it, and leaves when the HTTP server closes", async () => {
+    const pubsub = createPubSub({ topics: defineTopics({ news: topic() }), logger: silentLogger });
+    const router = t.router(topicProcedures(pubsub));
+    const http = createServer((_req, res) => res.writeHead(404).end());
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    const url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}/trpc`;
+    const upgradeStatus = (): Promise<number> => {
+      const socket = new WebSocket(url);
+      const status = deferred<number>();
+      socket.once('open', () => {
+        status.resolve(101);
+        socket.close();
+      });
+      socket.once('unexpected-response', (_req, res) => {
+        status.resolve(res.statusCode ?? 0);
+        res.resume();
+        socket.terminate();
+      });
+      socket.on('error', () => undefined);
+      return status.promise;
+    };
+    try {
+      const first = createPubSubServer({ pubsub, router, keepAlive: { enabled: false } });
+      first.attach(http);
+      expect(await upgradeStatus()).toBe(101);
+      await first.close();
+
+      expect(await upgradeStatus()).toBe(503);
+
+      const successor = createPubSubServer({ pubsub, router, keepAlive: { enabled: false } });
+      successor.attach(http);
+      expect(await upgradeStatus()).toBe(101);
+      await successor.close();
+    } finally {
+      http.closeAllConnections();
+      await new Promise((resolve) => http.close(resolve));
+      await pubsub.close();
+    }
+    expect(http.listenerCount('upgrade')).toBe(0);
   });
 });
 
