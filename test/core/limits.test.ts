@@ -7,9 +7,7 @@
 import WebSocket from 'ws';
 import { describe, expect, it, vi } from 'vitest';
 import { CloseCode } from 'trpc-pubsub/client';
-import { rawClient, reply, RawClient, type Frame } from '../fixtures/clients.js';
-import { deferred } from '../fixtures/inbox.js';
-import { leave } from '../fixtures/leftovers.js';
+import { rawClient, reply, RawClient, upgradeStatus, type Frame } from '../fixtures/clients.js';
 import { expectIdle, startServer } from '../fixtures/server.js';
 
 const KiB = 1024;
@@ -29,29 +27,6 @@ async function replies(client: RawClient, first: number, count: number): Promise
   const found: Frame[] = [];
   for (let id = first; id < first + count; id++) found.push(await client.waitForMessage(reply(id)));
   return found;
-}
-
-/**
- * Tries an upgrade with `headers`: resolves 101 when the socket opened (and
- * keeps it open until the test ends), or the HTTP status it was refused with.
- */
-function upgrade(url: string, headers: Record<string, string> = {}): Promise<number> {
-  const socket = new WebSocket(url, { headers });
-  const status = deferred<number>();
-  socket.once('open', () => status.resolve(101));
-  socket.once('unexpected-response', (_req, res) => {
-    status.resolve(res.statusCode ?? 0);
-    res.resume();
-    socket.terminate();
-  });
-  socket.on('error', () => undefined);
-  leave(() => {
-    if (socket.readyState !== WebSocket.OPEN) return;
-    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-    socket.close();
-    return closed;
-  });
-  return status.promise;
 }
 
 describe('the per-connection request limit', () => {
@@ -173,30 +148,30 @@ describe('the connection caps', () => {
   it('answers 503 to the upgrade past maxConnections, and accepts again once one left', async () => {
     await using srv = await startServer({ server: { maxConnections: 2 } });
     const first = await rawClient(srv.url);
-    expect(await upgrade(srv.url)).toBe(101);
+    expect(await upgradeStatus(srv.url)).toBe(101);
 
-    expect(await upgrade(srv.url)).toBe(503);
+    expect(await upgradeStatus(srv.url)).toBe(503);
     await first.close();
     await expectIdle(srv, { connections: 1 });
-    expect(await upgrade(srv.url)).toBe(101);
+    expect(await upgradeStatus(srv.url)).toBe(101);
   });
 
   it('answers 429 to the upgrade past maxConnectionsPerIp, ignoring X-Forwarded-For unless told to trust it', async () => {
     await using srv = await startServer({ server: { maxConnectionsPerIp: 2 } });
 
-    expect(await upgrade(srv.url, { 'x-forwarded-for': '203.0.113.1' })).toBe(101);
-    expect(await upgrade(srv.url, { 'x-forwarded-for': '203.0.113.2' })).toBe(101);
-    expect(await upgrade(srv.url, { 'x-forwarded-for': '203.0.113.3' })).toBe(429);
+    expect(await upgradeStatus(srv.url, { 'x-forwarded-for': '203.0.113.1' })).toBe(101);
+    expect(await upgradeStatus(srv.url, { 'x-forwarded-for': '203.0.113.2' })).toBe(101);
+    expect(await upgradeStatus(srv.url, { 'x-forwarded-for': '203.0.113.3' })).toBe(429);
   });
 
   it('counts the address its trusted proxy forwarded', async () => {
     await using srv = await startServer({ server: { maxConnectionsPerIp: 2, trustProxy: 1 } });
     const from = (ip: string) => ({ 'x-forwarded-for': `198.51.100.7, ${ip}` }); // a spoofed first hop, then what our proxy saw
 
-    expect(await upgrade(srv.url, from('203.0.113.1'))).toBe(101);
-    expect(await upgrade(srv.url, from('203.0.113.1'))).toBe(101);
-    expect(await upgrade(srv.url, from('203.0.113.2'))).toBe(101);
-    expect(await upgrade(srv.url, from('203.0.113.1'))).toBe(429);
+    expect(await upgradeStatus(srv.url, from('203.0.113.1'))).toBe(101);
+    expect(await upgradeStatus(srv.url, from('203.0.113.1'))).toBe(101);
+    expect(await upgradeStatus(srv.url, from('203.0.113.2'))).toBe(101);
+    expect(await upgradeStatus(srv.url, from('203.0.113.1'))).toBe(429);
   });
 });
 
@@ -205,25 +180,25 @@ describe('the Origin check', () => {
     await using srv = await startServer();
     const host = new URL(srv.httpUrl).host;
 
-    expect(await upgrade(srv.url)).toBe(101);
-    expect(await upgrade(srv.url, { origin: `http://${host}` })).toBe(101);
-    expect(await upgrade(srv.url, { origin: 'https://evil.example' })).toBe(403);
-    expect(await upgrade(srv.url, { origin: `http://${host}.evil.example` })).toBe(403);
+    expect(await upgradeStatus(srv.url)).toBe(101);
+    expect(await upgradeStatus(srv.url, { origin: `http://${host}` })).toBe(101);
+    expect(await upgradeStatus(srv.url, { origin: 'https://evil.example' })).toBe(403);
+    expect(await upgradeStatus(srv.url, { origin: `http://${host}.evil.example` })).toBe(403);
   });
 
   it('lets in exactly the listed origins', async () => {
     await using srv = await startServer({ server: { allowedOrigins: ['https://app.example', /^https:\/\/[a-z0-9]+\.preview\.example$/] } });
 
-    expect(await upgrade(srv.url, { origin: 'https://app.example' })).toBe(101);
-    expect(await upgrade(srv.url, { origin: 'https://pr1.preview.example' })).toBe(101);
-    expect(await upgrade(srv.url, { origin: 'https://app.example.evil' })).toBe(403);
+    expect(await upgradeStatus(srv.url, { origin: 'https://app.example' })).toBe(101);
+    expect(await upgradeStatus(srv.url, { origin: 'https://pr1.preview.example' })).toBe(101);
+    expect(await upgradeStatus(srv.url, { origin: 'https://app.example.evil' })).toBe(403);
     expect(srv.server.connectionCount).toBe(2);
   });
 
   it("lets in any origin with '*'", async () => {
     await using srv = await startServer({ server: { allowedOrigins: '*' } });
 
-    expect(await upgrade(srv.url, { origin: 'https://anywhere.example' })).toBe(101);
+    expect(await upgradeStatus(srv.url, { origin: 'https://anywhere.example' })).toBe(101);
   });
 });
 

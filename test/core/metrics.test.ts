@@ -8,8 +8,7 @@ import { Counter, Registry } from 'prom-client';
 import WebSocket from 'ws';
 import { describe, expect, it, vi } from 'vitest';
 import { CloseCode } from 'trpc-pubsub/client';
-import { rawClient, reply } from '../fixtures/clients.js';
-import { deferred } from '../fixtures/inbox.js';
+import { rawClient, reply, upgradeStatus } from '../fixtures/clients.js';
 import { startServer, type TestServer } from '../fixtures/server.js';
 
 /** Every sample of a Prometheus text exposition, by `name{labels}`. */
@@ -31,25 +30,12 @@ async function scrape(srv: TestServer): Promise<Map<string, number>> {
   return parse(await response.text());
 }
 
-/** An upgrade with an Origin the server refuses: resolves with its HTTP status. */
-function foreignUpgrade(url: string): Promise<number> {
-  const socket = new WebSocket(url, { headers: { origin: 'https://evil.example' } });
-  const status = deferred<number>();
-  socket.once('unexpected-response', (_req, res) => {
-    status.resolve(res.statusCode ?? 0);
-    res.resume();
-    socket.terminate();
-  });
-  socket.on('error', () => undefined);
-  return status.promise;
-}
-
 describe('/metrics', () => {
   it('counts a known workload', async () => {
     await using srv = await startServer({ server: { rateLimit: { requestsPerSecond: 10, burst: 3 }, slowConsumer: { maxBufferedBytes: 64 * 1024 } } });
     const subscribers = [await rawClient(srv.url), await rawClient(srv.url), await rawClient(srv.url)]; // one by one: srv.connections in the same order
     for (const subscriber of subscribers) await subscriber.subscribe(1, 'news.events');
-    expect(await foreignUpgrade(srv.url)).toBe(403);
+    expect(await upgradeStatus(srv.url, { origin: 'https://evil.example' })).toBe(403);
 
     for (let n = 0; n < 5; n++) await srv.pubsub.publish('news', { title: `n${n}` });
     for (const subscriber of subscribers) for (let n = 0; n < 5; n++) await subscriber.waitForMessage(reply(1, 'data'));

@@ -21,7 +21,7 @@ import {
 import { graphqlSubscriptionsEngine } from 'trpc-pubsub/redis';
 import WebSocket from 'ws';
 import { describe, expect, it, vi } from 'vitest';
-import { listen, pubsubClient, rawClient, reply, stockClient } from '../fixtures/clients.js';
+import { listen, pubsubClient, rawClient, reply, stockClient, upgradeStatus } from '../fixtures/clients.js';
 import { deferred, gateQueue } from '../fixtures/inbox.js';
 import type { TestRouter } from '../fixtures/app.js';
 import { buggyRecorder, expectIdle, idleState, recordingLogger, startServer } from '../fixtures/server.js';
@@ -104,32 +104,17 @@ describe('attach() after close()', () => {
     const http = createServer((_req, res) => res.writeHead(404).end());
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     const url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}/trpc`;
-    const upgradeStatus = (): Promise<number> => {
-      const socket = new WebSocket(url);
-      const status = deferred<number>();
-      socket.once('open', () => {
-        status.resolve(101);
-        socket.close();
-      });
-      socket.once('unexpected-response', (_req, res) => {
-        status.resolve(res.statusCode ?? 0);
-        res.resume();
-        socket.terminate();
-      });
-      socket.on('error', () => undefined);
-      return status.promise;
-    };
     try {
       const first = createPubSubServer({ pubsub, router, keepAlive: { enabled: false } });
       first.attach(http);
-      expect(await upgradeStatus()).toBe(101);
+      expect(await upgradeStatus(url, {}, { closeAtOnce: true })).toBe(101);
       await first.close();
 
-      expect(await upgradeStatus()).toBe(503);
+      expect(await upgradeStatus(url, {}, { closeAtOnce: true })).toBe(503);
 
       const successor = createPubSubServer({ pubsub, router, keepAlive: { enabled: false } });
       successor.attach(http);
-      expect(await upgradeStatus()).toBe(101);
+      expect(await upgradeStatus(url, {}, { closeAtOnce: true })).toBe(101);
       await successor.close();
     } finally {
       http.closeAllConnections();
