@@ -104,6 +104,12 @@ export interface PubSubClient<TRouter extends AnyTRPCRouter> {
   /** Resolves once a connection is open (at once if it is); rejects after `close()` or when retries ran out. */
   ready(): Promise<void>;
   /**
+   * Calls `listener` with every later {@link status} change (beside the
+   * `onStatusChange` option); returns what removes it. A throw is reported
+   * on `console.error`.
+   */
+  watchStatus(listener: (status: ConnectionStatus) => void): () => void;
+  /**
    * Subscribes to a topic (one key, or every key when `key` is omitted).
    * Survives reconnects: tRPC's wsLink resubscribes and resends the last
    * event id (and the client resubscribes itself when wsLink drops a
@@ -148,10 +154,12 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
   let waiters: { resolve: () => void; reject: (error: Error) => void }[] = [];
   const subscriptions = new Set<ClientSubscription>();
   let status: ConnectionStatus = 'connecting';
+  const statusWatchers = new Set<(status: ConnectionStatus) => void>();
   const setStatus = (next: ConnectionStatus) => {
     if (status === next || status === 'closed') return;
     status = next;
     callUser('onStatusChange', () => options.onStatusChange?.(next));
+    for (const watcher of [...statusWatchers]) callUser('watchStatus listener', () => watcher(next));
   };
 
   const settleWaiters = (error?: Error) => {
@@ -350,10 +358,15 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
       if (publishOptions?.key !== undefined) input['key'] = publishOptions.key;
       return (await proxy[topicName]![PUBLISH_PROCEDURE]!['mutate']!(input)) as { id: string };
     },
+    watchStatus(listener) {
+      statusWatchers.add(listener);
+      return () => void statusWatchers.delete(listener);
+    },
     async close() {
       if (closed) return;
       closed = true;
       setStatus('closed');
+      statusWatchers.clear();
       for (const subscription of [...subscriptions]) subscription.unsubscribe();
       settleWaiters(new Error('PubSubClient is closed'));
       await wsClient.close();
