@@ -56,6 +56,19 @@ describe('health and metrics', () => {
     expect([ready.status, await ready.json()]).toEqual([200, { ready: true, status: 'ok', engine: 'memory' }]);
   });
 
+  it('describes its topics on /topics, unless exposeTopics is false', async () => {
+    await using open = await startServer();
+    await using closed = await startServer({ server: { exposeTopics: false } });
+
+    const listed = await fetch(`${open.httpUrl}/topics`);
+    const hidden = await fetch(`${closed.httpUrl}/topics`);
+
+    expect(listed.status).toBe(200);
+    const { topics } = (await listed.json()) as { topics: { name: string; keyed: boolean }[] };
+    expect(topics.map((topic) => [topic.name, topic.keyed])).toContainEqual(['chat', true]);
+    expect(hidden.status).toBe(404);
+  });
+
   it('exposes Prometheus metrics as text', async () => {
     await using srv = await startServer();
     const first = stockClient(srv.url);

@@ -169,6 +169,13 @@ export interface ServerOptions<TRouter extends AnyTRPCRouter> {
    * and resumes its subscriptions from `lastEventId`.
    */
   sessionExpiresAt?: (ctx: inferRouterContext<TRouter>) => Date | number | undefined;
+  /**
+   * Whether `GET /topics` answers with the topics and their JSON Schemas
+   * (what `npx trpc-pubsub topics <url>` reads). Like `/metrics` it has no
+   * access control: set `false` when the topic list is not public.
+   * @default true
+   */
+  exposeTopics?: boolean;
   /** A connection opened (a throw is logged and ignored). */
   onConnect?: (connection: ConnectionInfo) => void;
   /**

@@ -307,7 +307,7 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
       res.writeHead(health.status === 'ok' ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(health));
       return true;
     }
-    if (path === '/topics') {
+    if (path === '/topics' && this.#options.exposeTopics !== false) {
       res.writeHead(200, JSON_HEADERS).end(JSON.stringify({ topics: this.#options.pubsub.describe() }));
       return true;
     }
