@@ -116,7 +116,7 @@ export class EngineLink {
       const event = await (this.#net === undefined
         ? this.engine.publish(channel, draft)
         : this.#net.bound(`${this.engine.name} publish`, () => this.engine.publish(channel, draft)));
-      if (this.#stalled !== undefined) this.#answered();
+      this.#answered();
       return event;
     } catch (error) {
       if (error instanceof TRPCError) throw error;
@@ -160,7 +160,7 @@ export class EngineLink {
     if (engine.check === undefined || this.#closed) return this.health();
     const result = await this.#bounded(engine, engine.check.bind(engine));
     if (result.status === 'ok') {
-      if (this.#stalled !== undefined) this.#answered();
+      this.#answered();
     } else if (engine.health().status === 'ok' && !this.#closed) {
       this.#stall(result.detail ?? `${engine.name} check failed`);
     }
@@ -187,7 +187,7 @@ export class EngineLink {
     for (let attempt = 0; ; attempt++) {
       try {
         const found = await bounded();
-        if (this.#stalled !== undefined) this.#answered();
+        this.#answered();
         return found;
       } catch (error) {
         if ((error as { code?: unknown } | null)?.code === HISTORY_NOT_SUPPORTED) return undefined;
@@ -242,8 +242,9 @@ export class EngineLink {
     this.#probe.unref?.();
   }
 
-  /** A call succeeded: the stall is over. */
+  /** A call succeeded: the stall, if any, is over. */
   #answered(): void {
+    if (this.#stalled === undefined) return;
     this.#logger.info('engine answers again', { engine: this.engine.name, stalled: this.#stalled });
     this.#stalled = undefined;
   }

@@ -93,6 +93,14 @@ class RunningSubscription {
   }
 }
 
+/** A connection the request limit paused (see `Connection.#paused`). */
+interface PausedReading {
+  /** Messages `ws` emitted after the pause, in order. */
+  held: { data: Buffer; isBinary: boolean }[];
+  /** Reads them once the bucket holds a token again. */
+  timer: NodeJS.Timeout | undefined;
+}
+
 /** What a connection's subscription table holds. */
 type Subscription = RunningSubscription | TopicSink;
 
@@ -128,19 +136,17 @@ export class Connection implements CoalescedSocket, SinkConnection {
   #tokens: number;
   /** When {@link #tokens} was last brought up to date (`performance.now()`). */
   #tokensAt: number;
-  /** Resumes reading once a rate-limited client's bucket refilled. */
-  #resumeTimer: NodeJS.Timeout | undefined;
   /**
-   * Messages `ws` still emitted after the request limit paused the socket
-   * (the rest of the chunk it was parsing), read in order once the bucket
-   * refilled: at most one chunk, since the socket is not read meanwhile.
+   * Set while the request limit paused the socket: the messages `ws` still
+   * emitted (the rest of the chunk it was parsing), read in order once the
+   * bucket refilled (at most one chunk, since the socket is not read
+   * meanwhile), and the timer that does it.
    */
-  #held: { data: Buffer; isBinary: boolean }[] | undefined;
+  #paused: PausedReading | undefined;
   /** Closes the connection when its session ends (see `sessionExpiresAt`). */
   #expiryTimer: NodeJS.Timeout | undefined;
-  /** How a refused connection (`createContext` threw, bad connectionParams) is closed, once its requests got the error. */
-  #refusal: { code: number; reason: string } | undefined;
-  #refusalTimer: NodeJS.Timeout | undefined;
+  /** Set once the connection was refused (`createContext` threw, bad connectionParams): how it closes, and the linger timer. */
+  #refusal: { code: number; reason: string; timer: NodeJS.Timeout } | undefined;
 
   constructor(
     /** Server-unique connection number. */
@@ -210,9 +216,9 @@ export class Connection implements CoalescedSocket, SinkConnection {
 
   /** Reads the socket again if the request limit paused it (a closing connection must read the peer's close frame). */
   #endPause(): void {
-    if (this.#held === undefined) return;
-    clearTimeout(this.#resumeTimer);
-    this.#resumeTimer = this.#held = undefined;
+    if (this.#paused === undefined) return;
+    clearTimeout(this.#paused.timer);
+    this.#paused = undefined;
     this.socket.resume();
   }
 
@@ -318,32 +324,32 @@ export class Connection implements CoalescedSocket, SinkConnection {
    * refused request per refill instead of a chunk of them.
    */
   #pauseReading(limit: RateLimit): void {
-    if (this.#held !== undefined || this.#state >= ConnectionState.CLOSING) return;
-    this.#held = [];
+    if (this.#paused !== undefined || this.#state >= ConnectionState.CLOSING) return;
+    const paused: PausedReading = { held: [], timer: undefined };
+    this.#paused = paused;
     this.socket.pause();
     const resumeWhenRefilled = () => {
       const missing = 1 - this.#refill(limit);
       if (missing > 0) {
-        this.#resumeTimer = setTimeout(resumeWhenRefilled, Math.ceil((missing * 1000) / limit.requestsPerSecond));
+        paused.timer = setTimeout(resumeWhenRefilled, Math.ceil((missing * 1000) / limit.requestsPerSecond));
         return;
       }
-      this.#resumeTimer = undefined;
-      this.#readHeld();
+      this.#readHeld(paused.held);
     };
     resumeWhenRefilled();
   }
 
-  /** Reads the held messages in order, until the limit pauses the socket again; then reads the socket again. */
-  #readHeld(): void {
-    const held = this.#held ?? [];
-    this.#held = undefined;
+  /** Reads the held messages in order, until the limit pauses the socket again (the rest stays held); then reads the socket again. */
+  #readHeld(held: PausedReading['held']): void {
+    this.#paused = undefined;
     let next = 0;
-    while (next < held.length && this.#held === undefined && this.#state < ConnectionState.CLOSING) {
+    while (next < held.length && this.#paused === undefined && this.#state < ConnectionState.CLOSING) {
       const { data, isBinary } = held[next++]!;
       this.#read(data, isBinary);
     }
     if (this.#state >= ConnectionState.CLOSING) return;
-    if (this.#held !== undefined) this.#held = held.slice(next);
+    const pausedAgain = this.#paused as PausedReading | undefined; // set again by #read through the limit
+    if (pausedAgain !== undefined) pausedAgain.held = held.slice(next);
     else this.socket.resume();
   }
 
@@ -407,24 +413,22 @@ export class Connection implements CoalescedSocket, SinkConnection {
    */
   #refuse(error: TRPCError, code: number, reason: string): void {
     this.#respondError(null, undefined, error, 'unknown', undefined, undefined);
-    this.#refusal = { code, reason };
     // The stock wsLink sends its requests a moment after connectionParams: wait for them, so each gets the error too.
-    this.#refusalTimer = setTimeout(() => this.#closeRefused(), REFUSAL_LINGER_MS);
+    this.#refusal = { code, reason, timer: setTimeout(() => this.#closeRefused(), REFUSAL_LINGER_MS) };
   }
 
-  /** Closes a refused connection, once the requests that came got the refusal. */
+  /** Closes a refused connection, once the requests that came got the refusal (after the rest of this loop turn's). */
   #closeRefused(): void {
     const refusal = this.#refusal;
     if (refusal === undefined) return;
-    clearTimeout(this.#refusalTimer);
-    this.#refusalTimer = undefined;
+    clearTimeout(refusal.timer);
     setImmediate(() => this.close(refusal.code, refusal.reason));
   }
 
   #onMessage(data: Buffer, isBinary: boolean): void {
     this.quietTicks = 0;
-    if (this.#held !== undefined) {
-      this.#held.push({ data, isBinary });
+    if (this.#paused !== undefined) {
+      this.#paused.held.push({ data, isBinary });
       return;
     }
     this.#read(data, isBinary);
@@ -532,10 +536,8 @@ export class Connection implements CoalescedSocket, SinkConnection {
     try {
       const context = await this.#ctxPromise!;
       if (!context.ok) {
-        this.#respondError(id, jsonrpc, context.error, type, path, input);
-        if (subscription !== undefined) this.#forget(subscription);
-        this.#closeRefused();
-        return;
+        this.#closeRefused(); // after this request's answer (the catch below sends it)
+        throw context.error;
       }
       if (signal.aborted) return;
       const result: unknown = await callTRPCProcedure({
@@ -618,11 +620,10 @@ export class Connection implements CoalescedSocket, SinkConnection {
     for (const subscription of subscriptions) subscription.stop();
     this.#closed?.abort();
     this.#req = undefined;
-    clearTimeout(this.#resumeTimer);
+    clearTimeout(this.#paused?.timer);
     clearTimeout(this.#expiryTimer);
-    clearTimeout(this.#refusalTimer);
-    this.#refusal = this.#refusalTimer = undefined;
-    this.#resumeTimer = this.#expiryTimer = this.#held = undefined;
+    clearTimeout(this.#refusal?.timer);
+    this.#paused = this.#expiryTimer = this.#refusal = undefined;
     // ws stops reading after it refuses a frame, so the peer's closing answer is never seen (1006).
     const reported = code === ABNORMAL_CLOSURE && this.#closeSent !== undefined ? this.#closeSent : code;
     this.deps.onClosed(this, reported, reason);

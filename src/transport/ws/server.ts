@@ -118,7 +118,6 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
   readonly #maxConnectionsPerIp: number;
   /** What the transport counts (for `/metrics`), shared with every connection. */
   readonly #counters: TransportCounters = transportCounters();
-  readonly #refused = this.#counters.refused;
   /** Where `/metrics` reads from: the app's registry, or one of the server's own. */
   readonly #registry: Registry;
   readonly #unregisterMetrics: () => void;
@@ -238,12 +237,13 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
         if (server.listenerCount('upgrade') === 1) socket.end(NOT_FOUND_RESPONSE);
         return;
       }
-      const refusal = this.#refusalOf(req);
+      const ip = clientIpOf(req, this.#options.trustProxy ?? false);
+      const refusal = this.#refusalOf(req, ip);
       if (refusal !== undefined) {
         socket.end(refusal);
         return;
       }
-      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws, req, socket as Socket));
+      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws, req, socket as Socket, ip));
     };
     const detach = () => {
       server.off('upgrade', onUpgrade);
@@ -254,25 +254,24 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
     this.#detach.push(detach);
   }
 
-  /** The HTTP answer refusing upgrade `req`, or `undefined` to accept it. */
-  #refusalOf(req: IncomingMessage): string | undefined {
+  /** The HTTP answer refusing upgrade `req` from client `ip`, or `undefined` to accept it. */
+  #refusalOf(req: IncomingMessage, ip: string): string | undefined {
     if (this.#closing !== undefined) {
-      this.#refused.closing++;
+      this.#counters.refused.closing++;
       return UNAVAILABLE_RESPONSE;
     }
     if (!originAllowed(req, this.#options.allowedOrigins ?? 'same-origin')) {
-      this.#refused.origin++;
+      this.#counters.refused.origin++;
       this.#logger.debug('refused an upgrade from a foreign origin', { origin: req.headers.origin, host: req.headers.host });
       return FORBIDDEN_RESPONSE;
     }
     if (this.#connections.size >= this.#maxConnections) {
-      this.#refused.maxConnections++;
+      this.#counters.refused.maxConnections++;
       this.#logger.debug('refused an upgrade: maxConnections reached', { maxConnections: this.#maxConnections });
       return UNAVAILABLE_RESPONSE;
     }
-    const ip = clientIpOf(req, this.#options.trustProxy ?? false);
     if (this.#perIp.count(ip) >= this.#maxConnectionsPerIp) {
-      this.#refused.maxConnectionsPerIp++;
+      this.#counters.refused.maxConnectionsPerIp++;
       this.#logger.debug('refused an upgrade: maxConnectionsPerIp reached', { ip, maxConnectionsPerIp: this.#maxConnectionsPerIp });
       return TOO_MANY_RESPONSE;
     }
@@ -425,7 +424,7 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
     });
   }
 
-  #onConnection(socket: WebSocket, req: IncomingMessage, raw: Socket): void {
+  #onConnection(socket: WebSocket, req: IncomingMessage, raw: Socket, ip: string): void {
     const options = this.#options;
     if (socket.extensions !== '') {
       // Topic frames are written to the TCP socket directly: that needs frames as sent, uncompressed.
@@ -434,8 +433,8 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
       return;
     }
     const connection = new Connection(this.#nextId++, socket, raw, req, this.#connectionDeps);
-    connection.clientIp = clientIpOf(req, options.trustProxy ?? false);
-    this.#perIp.add(connection.clientIp);
+    connection.clientIp = ip;
+    this.#perIp.add(ip);
     this.#connections.add(connection);
     this.#counters.connectionsOpened++;
     if (options.onConnect !== undefined) {
