@@ -8,7 +8,7 @@ import { ConnectionError, createPubSubClient, type ConnectionStatus, type Discon
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { adminOnlySecret, topics } from '../fixtures/app.js';
-import { pubsubClient } from '../fixtures/clients.js';
+import { pubsubClient, STOCK_CLIENT_MOVES_ON_NOTICE } from '../fixtures/clients.js';
 import { Inbox } from '../fixtures/inbox.js';
 import { leave } from '../fixtures/leftovers.js';
 import { expectIdle, reconnected, startServer } from '../fixtures/server.js';
@@ -166,11 +166,14 @@ describe('convenience client', () => {
 
     await srv.server.close();
 
-    await vi.waitFor(() => expect(disconnects[0]).toEqual({ code: 1001, willReconnect: true }));
-    expect(srv.disconnects.map(({ code }) => code)).toEqual([1001]);
+    // Before 11.25 the stock wsClient closes the socket itself on the reconnect notice (1005, no status), instead of waiting for the server's 1001.
+    const code = STOCK_CLIENT_MOVES_ON_NOTICE ? 1001 : 1005;
+    await vi.waitFor(() => expect(disconnects[0]).toEqual({ code, willReconnect: true }));
+    expect(srv.disconnects.map(({ code }) => code)).toEqual([code]);
   });
 
-  it("moves to a new connection on the server's reconnect notice without reporting a disconnect", async () => {
+  // Before tRPC 11.25 the stock wsClient may reconnect again and again after the notice (README, Compatibility).
+  it.runIf(STOCK_CLIENT_MOVES_ON_NOTICE)("moves to a new connection on the server's reconnect notice without reporting a disconnect (tRPC ≥ 11.25)", async () => {
     await using srv = await startServer();
     const connects: number[] = [];
     const disconnects: DisconnectInfo[] = [];

@@ -21,7 +21,7 @@ import {
 import { graphqlSubscriptionsEngine } from 'trpc-pubsub/redis';
 import WebSocket from 'ws';
 import { describe, expect, it, vi } from 'vitest';
-import { listen, pubsubClient, rawClient, reply, stockClient, upgradeStatus } from '../fixtures/clients.js';
+import { listen, pubsubClient, rawClient, reply, STOCK_CLIENT_MOVES_ON_NOTICE, STOCK_CLIENT_VERSION, stockClient, upgradeStatus } from '../fixtures/clients.js';
 import { deferred, gateQueue } from '../fixtures/inbox.js';
 import type { TestRouter } from '../fixtures/app.js';
 import { buggyRecorder, expectIdle, idleState, recordingLogger, startServer } from '../fixtures/server.js';
@@ -331,7 +331,9 @@ describe('graceful shutdown', () => {
     expect(String(await unreachable.promise)).toMatch(/ECONNREFUSED/);
   });
 
-  it('moves a stock client to its next connection without the subscriber noticing', async () => {
+  // tRPC before 11.25 closes the old socket at once and reconnects again when its close event comes late (README, Compatibility);
+  // the packaging suite's newest-tRPC row runs this behaviour's app-level check.
+  it.runIf(STOCK_CLIENT_MOVES_ON_NOTICE)(`moves a stock client to its next connection without the subscriber noticing (tRPC ≥ 11.25; installed ${STOCK_CLIENT_VERSION})`, async () => {
     await using srv = await startServer({ server: { shutdownGraceMs: 2000 } });
     const client = stockClient(srv.url);
     const news = listen(client.trpc.news.events, undefined);
