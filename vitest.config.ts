@@ -4,6 +4,7 @@ import { configDefaults, defineConfig } from 'vitest/config';
 export default defineConfig({
   resolve: {
     alias: [
+      { find: /^trpc-pubsub\/react$/, replacement: fileURLToPath(new URL('./client/react.ts', import.meta.url)) },
       { find: /^trpc-pubsub\/client$/, replacement: fileURLToPath(new URL('./client/index.ts', import.meta.url)) },
       { find: /^trpc-pubsub\/redis$/, replacement: fileURLToPath(new URL('./src/engine/redis.ts', import.meta.url)) },
       { find: /^trpc-pubsub\/postgres$/, replacement: fileURLToPath(new URL('./src/engine/postgres.ts', import.meta.url)) },

@@ -24,4 +24,4 @@ export {
   PUBLISH_PROCEDURE,
   TOPIC_NAME_PATTERN,
 } from './protocol.js';
-export type { ChannelKey, GapReason, GapSignal, PubSubEvent, WireEvent } from './protocol.js';
+export type { ChannelKey, GapReason, GapSignal, PresenceMember, PresenceUpdate, PubSubEvent, WireEvent } from './protocol.js';

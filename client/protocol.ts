@@ -11,6 +11,8 @@ export const EVENTS_PROCEDURE = 'events';
 export const PUBLISH_PROCEDURE = 'publish';
 /** Reserved router key whose `events` subscription receives every topic (the Python library's `ALL_TOPICS`). */
 export const ALL_TOPICS = 'allTopics';
+/** Name of the presence subscription procedure under a topic with presence (`<topic>.presence`). */
+export const PRESENCE_PROCEDURE = 'presence';
 
 /** Topic names: a letter, then letters, digits or `_`, at most 64 characters (they become tRPC path segments). */
 export const TOPIC_NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
@@ -90,6 +92,29 @@ export function isGapSignal(value: unknown): value is GapSignal {
     typeof v['ts'] === 'number'
   );
 }
+
+/**
+ * One member of a channel's presence: a subscription to the channel, with
+ * the public info the server built from its context.
+ */
+export interface PresenceMember<TInfo = unknown> {
+  /** Opaque, unique per subscription (another tab of the same user is another member). */
+  readonly id: string;
+  /** The public info the server built for it (typed by the topic's `presence.info` schema). */
+  readonly info: TInfo;
+  /** When it joined, in ms since the epoch (its instance's clock). */
+  readonly joinedAt: number;
+}
+
+/**
+ * What a `<topic>.presence` subscription yields: the channel's members
+ * first (again after every resubscribe: replace what you had), then each
+ * join and leave.
+ */
+export type PresenceUpdate<TInfo = unknown> =
+  | { readonly kind: 'members'; readonly members: readonly PresenceMember<TInfo>[] }
+  | { readonly kind: 'join'; readonly member: PresenceMember<TInfo> }
+  | { readonly kind: 'leave'; readonly member: PresenceMember<TInfo> };
 
 /**
  * WebSocket close codes trpc-pubsub uses. Recoverable failures never close

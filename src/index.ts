@@ -9,11 +9,14 @@ export {
   CloseCode,
   EVENTS_PROCEDURE,
   EVENT_ID_PATTERN,
+  PRESENCE_PROCEDURE,
   PUBLISH_PROCEDURE,
   TOPIC_NAME_PATTERN,
   type ChannelKey,
   type GapReason,
   type GapSignal,
+  type PresenceMember,
+  type PresenceUpdate,
   type PubSubEvent,
   type WireEvent,
 } from '../client/protocol.js';
@@ -23,12 +26,14 @@ export type {
   HistoryPolicy,
   KeySchema,
   PayloadSchema,
+  PresencePolicy,
   TopicDefinition,
   TopicKey,
   TopicKeyInput,
   TopicOptions,
   TopicPayload,
   TopicPayloadInput,
+  TopicPresenceInfo,
   TopicRecord,
 } from './core/topics.js';
 export { createPubSub, PubSub } from './core/pubsub.js';
@@ -36,6 +41,10 @@ export type { JsonSchema, TopicDescription } from './core/describe.js';
 export type {
   AnyTopicEventOf,
   AuthorizeRequest,
+  PresenceChannelArgs,
+  PresenceInfoRequest,
+  PresenceOptions,
+  PresenceTopicNames,
   PublishArgs,
   PubSubOptions,
   SubscribeOptions,
@@ -57,6 +66,8 @@ export type {
   AnyBaseProcedure,
   AnyTopicWireEvent,
   EventsInput,
+  PresenceInput,
+  PresenceProcedures,
   PublishInput,
   PublishResult,
   TopicProcedures,
@@ -78,10 +89,12 @@ export {
 } from './transport/ws/options.js';
 export type { ConnectionInfo, CreateContextOptions, ServerOptions } from './transport/ws/options.js';
 export { memoryEngine, MemoryEngine } from './engine/memory.js';
+export { MemoryPresence } from './engine/memory-presence.js';
+export { DEFAULT_PRESENCE_TTL_MS } from './core/presence.js';
 export { HISTORY_NOT_SUPPORTED, HistoryNotSupportedError } from './engine/engine.js';
 export { COMMAND_TIMEOUT, CommandTimeoutError, DEFAULT_COMMAND_TIMEOUT_MS, isCommandTimeout } from './engine/engine.js';
 export type { Deadline, Within } from './engine/engine.js';
-export type { Engine, EngineContext, EngineHealth, EventDraft, HistoryRead } from './engine/engine.js';
+export type { Engine, EngineContext, EngineHealth, EnginePresence, EventDraft, HistoryRead, PresenceChange } from './engine/engine.js';
 export type { BridgeCodec, BridgeMessage } from './engine/bridge-message.js';
 export { BridgeEngine, graphqlSubscriptionsEngine } from './engine/bridge.js';
 export type { BridgeEngineOptions, BridgeStats, BrokerLink, BrokerLinkEvents, BrokerPubSub } from './engine/bridge.js';

@@ -20,6 +20,7 @@ import { createLogger, type Logger } from './logger.js';
 import { DeliveryLatency, type CoreCounters } from './metrics.js';
 import { topicScope, type AllowedTopics, type SubscriptionScope } from './scope.js';
 import { parseTopicCursor } from './topic-cursor.js';
+import { Presence, type PresenceOptions } from './presence.js';
 import type { ResumeRead, Subscription, SubscriptionHost, SubscriptionInfo } from './subscription.js';
 
 export type { ResumeRead } from './subscription.js';
@@ -36,6 +37,7 @@ export interface PubSubCoreOptions {
   maxQueuedPerIterator?: number | undefined;
   logger?: Logger | undefined;
   now?: (() => number) | undefined;
+  presence?: PresenceOptions<never> | undefined;
 }
 
 /** Health of the core: the engine's, plus local counts. */
@@ -64,6 +66,10 @@ export class PubSubCore implements SubscriptionHost {
   readonly latency = new DeliveryLatency();
   /** Most undelivered events a server-side iterator holds. */
   readonly maxQueuedPerIterator: number;
+  /** Who is in each channel of the topics with presence. */
+  readonly presence: Presence;
+  /** Whether some topic has presence (subscriptions of the others skip it). */
+  readonly #hasPresence: boolean;
   readonly #options: PubSubCoreOptions;
   readonly #engine: EngineLink;
   readonly #index: ChannelIndex;
@@ -81,8 +87,19 @@ export class PubSubCore implements SubscriptionHost {
       onActive: (scope) => this.#engine.listen(scope),
       onIdle: (scope) => this.#engine.unlisten(scope),
     });
+    const engine = options.engine ?? memoryEngine();
+    this.presence = new Presence({
+      engine,
+      topics: this.topics,
+      logger: this.logger,
+      instanceId: this.instanceId,
+      options: options.presence,
+      maxQueued: this.maxQueuedPerIterator,
+      now: this.#now,
+    });
+    this.#hasPresence = this.topics.names.some((name) => this.topics.find(name)?.definition.presence !== undefined);
     this.#engine = new EngineLink({
-      engine: options.engine ?? memoryEngine(),
+      engine,
       logger: this.logger,
       instanceId: this.instanceId,
       topics: this.topics.names,
@@ -92,6 +109,7 @@ export class PubSubCore implements SubscriptionHost {
         this.counters.delivered += this.#index.dispatch(new EncodedEvent(event));
       },
       gap: (topic, reason, after) => this.#lost(topic, reason, after),
+      presence: (change) => this.presence.changed(change),
     });
   }
 
@@ -115,14 +133,15 @@ export class PubSubCore implements SubscriptionHost {
     if (this.#closing !== undefined) throw closedError();
     this.#index.insert(subscription.scope, subscription);
     this.counters.subscriptionsOpened++;
+    if (this.#hasPresence && this.presence.eligible(subscription)) this.presence.join(subscription);
     if (this.#options.onSubscribe !== undefined) this.#hook('onSubscribe', subscription);
   }
 
   /** Takes `subscription` out of the index and runs `onUnsubscribe`; nothing the second time. */
   detach(subscription: Subscription): void {
-    if (this.#index.remove(subscription.scope, subscription) && this.#options.onUnsubscribe !== undefined) {
-      this.#hook('onUnsubscribe', subscription);
-    }
+    if (!this.#index.remove(subscription.scope, subscription)) return;
+    if (this.#hasPresence) this.presence.leave(subscription);
+    if (this.#options.onUnsubscribe !== undefined) this.#hook('onUnsubscribe', subscription);
   }
 
   /** The engine's broker subscription for `scope` while it is in flight, else `undefined`. */
@@ -230,7 +249,8 @@ export class PubSubCore implements SubscriptionHost {
 
   /** Stops the engine; local subscribers get nothing more. Safe to call twice. */
   close(): Promise<void> {
-    this.#closing ??= this.#engine.close();
+    // Members leave (and streams end) while the engine can still say so.
+    this.#closing ??= this.presence.close().then(() => this.#engine.close());
     return this.#closing;
   }
 

@@ -32,6 +32,7 @@ export interface EngineLinkOptions {
   readonly history: (topic: string) => HistoryPolicy | undefined;
   readonly deliver: (event: PubSubEvent) => void;
   readonly gap: EngineContext['gap'];
+  readonly presence: EngineContext['presence'];
 }
 
 /** Waits between the attempts of a failing history read (about 5 s in all), before it is `SERVICE_UNAVAILABLE`. */
@@ -73,6 +74,7 @@ export class EngineLink {
           topics: options.topics,
           history: options.history,
           gap: options.gap,
+          presence: options.presence,
         }),
       'start',
     );

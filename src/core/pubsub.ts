@@ -5,18 +5,21 @@
  * @module
  */
 import type * as z from 'zod/v4';
-import type { PubSubEvent } from '../../client/protocol.js';
+import { TRPCError } from '@trpc/server';
+import type { PresenceMember, PresenceUpdate, PubSubEvent } from '../../client/protocol.js';
 import type { Engine } from '../engine/engine.js';
 import type { AuthorizeRequest } from './authorize.js';
 import { PubSubCore, type CoreHealth, type CoreState } from './core.js';
 import { describeTopics, type TopicDescription } from './describe.js';
 import { CallbackSubscription, openQueue, QueueSubscription } from './local-subscriptions.js';
 import type { Logger } from './logger.js';
+import type { PresenceOptions } from './presence.js';
 import type { SubscriptionScope } from './scope.js';
 import type { SubscriptionInfo } from './subscription.js';
-import type { AnyTopic, TopicKey, TopicKeyInput, TopicPayload, TopicPayloadInput, TopicRecord } from './topics.js';
+import type { AnyTopic, TopicKey, TopicKeyInput, TopicPayload, TopicPayloadInput, TopicPresenceInfo, TopicRecord } from './topics.js';
 
 export type { AuthorizeRequest } from './authorize.js';
+export type { PresenceInfoRequest, PresenceOptions } from './presence.js';
 export type { SubscriptionInfo } from './subscription.js';
 
 /** The event type server code receives for topic `N` of `TTopics`. */
@@ -44,6 +47,14 @@ export type SubscribeOptions<T extends AnyTopic> = T['key'] extends z.ZodType
       key?: TopicKeyInput<T>;
     }
   : Record<string, never>;
+
+/** The names of the topics of `TTopics` that have presence. */
+export type PresenceTopicNames<TTopics extends TopicRecord> = {
+  [N in keyof TTopics & string]: TTopics[N]['presence'] extends object ? N : never;
+}[keyof TTopics & string];
+
+/** Which channel of a topic with presence: `{ key }` on a keyed topic, nothing otherwise. */
+export type PresenceChannelArgs<T extends AnyTopic> = T['key'] extends z.ZodType ? [options: { key: TopicKeyInput<T> }] : [options?: Record<string, never>];
 
 /** A server-side subscription handle: call it, `unsubscribe()` it or `using` it. */
 export interface Unsubscribe {
@@ -81,6 +92,16 @@ export interface PubSubOptions<TTopics extends TopicRecord, TContext = unknown> 
    * @default 10_000
    */
   maxQueuedPerIterator?: number;
+  /**
+   * Presence of the topics that opt in (`topic({ presence: { info } })`):
+   * how a member's public info is built from its context, and how long a
+   * member outlives its instance.
+   * @example
+   * ```ts
+   * presence: { info: ({ ctx }) => ({ name: ctx.user.name }) }
+   * ```
+   */
+  presence?: PresenceOptions<TContext>;
   /** Where logs go. @default JSON lines on stderr at `info` (`TRPC_PUBSUB_LOG_LEVEL` overrides) */
   logger?: Logger;
   /** Clock, for tests. @default Date.now */
@@ -100,7 +121,7 @@ export class PubSub<TTopics extends TopicRecord, TContext = unknown> {
 
   constructor(options: PubSubOptions<TTopics, TContext>) {
     this.topics = options.topics;
-    this.core = new PubSubCore(options);
+    this.core = new PubSubCore(options as PubSubOptions<TTopics, never>);
   }
 
   /** The engine carrying events between instances. */
@@ -206,6 +227,41 @@ export class PubSub<TTopics extends TopicRecord, TContext = unknown> {
   }
 
   /**
+   * Who is in one channel of a topic with presence now, on every instance,
+   * oldest first.
+   * @throws TRPCError `NOT_FOUND` for a topic without presence, `BAD_REQUEST` for an invalid key.
+   * @example
+   * ```ts
+   * const members = await pubsub.members('chat', { key: 'lobby' }); // [{ id, info: { name }, joinedAt }]
+   * ```
+   */
+  members<N extends PresenceTopicNames<TTopics>>(
+    topic: N,
+    ...args: PresenceChannelArgs<TTopics[N]>
+  ): Promise<PresenceMember<TopicPresenceInfo<TTopics[N]>>[]> {
+    try {
+      const key = this.#presenceKey(topic, args[0]);
+      return this.core.presence.members(topic, key) as Promise<PresenceMember<TopicPresenceInfo<TTopics[N]>>[]>;
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  /**
+   * Watches one channel's presence from server code: its members, then
+   * every join and leave (what `<topic>.presence` streams), until `signal`
+   * aborts or the loop breaks.
+   */
+  presence<N extends PresenceTopicNames<TTopics>>(
+    topic: N,
+    options: (TTopics[N]['key'] extends z.ZodType ? { key: TopicKeyInput<TTopics[N]> } : Record<string, never>) & { signal?: AbortSignal },
+  ): AsyncIterableIterator<PresenceUpdate<TopicPresenceInfo<TTopics[N]>>> & AsyncDisposable {
+    const { signal, ...channel } = options as { key?: unknown; signal?: AbortSignal };
+    const key = this.#presenceKey(topic, channel);
+    return this.core.presence.watch(topic, key, signal) as AsyncIterableIterator<PresenceUpdate<TopicPresenceInfo<TTopics[N]>>> & AsyncDisposable;
+  }
+
+  /**
    * The declared topics: name, key, history policy and the payload and key
    * schemas as JSON Schema (what the server's `GET /topics` answers).
    */
@@ -230,6 +286,16 @@ export class PubSub<TTopics extends TopicRecord, TContext = unknown> {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  /** The channel key of a presence call, checked: the topic has presence, and a keyed topic gets a valid key. */
+  #presenceKey(topic: string, options: { key?: unknown } | undefined) {
+    const scope = this.core.topics.scopeOf(topic, options?.key);
+    if (this.core.topics.find(topic)?.definition.presence === undefined) {
+      throw new TRPCError({ code: 'NOT_FOUND', message: `Topic "${topic}" has no presence (declare it with topic({ presence: { info } }))` });
+    }
+    if (scope.kind !== 'channel') throw new TRPCError({ code: 'BAD_REQUEST', message: `Presence of "${topic}" is per key: give { key }` });
+    return scope.key;
   }
 
   #iterate(scope: SubscriptionScope, signal: AbortSignal | undefined): AsyncIterableIterator<PubSubEvent> & AsyncDisposable {

@@ -9,8 +9,22 @@ export type PayloadSchema = z.ZodType;
 /** A zod schema whose output is a channel key (a string or a number). */
 export type KeySchema = z.ZodType<ChannelKey>;
 
+/**
+ * Presence of a topic: who is subscribed to each of its channels, with the
+ * public info of each member. Its `info` schema checks (and types) what the
+ * pubsub's `presence.info` builds from a subscriber's context.
+ */
+export interface PresencePolicy<TInfo extends PayloadSchema = PayloadSchema> {
+  /** Schema of a member's public info (a name, an avatar: never a token). */
+  info: TInfo;
+}
+
 /** Options of {@link topic}. */
-export interface TopicOptions<TPayload extends PayloadSchema | undefined, TKey extends KeySchema | undefined> {
+export interface TopicOptions<
+  TPayload extends PayloadSchema | undefined,
+  TKey extends KeySchema | undefined,
+  TPresence extends PresencePolicy | undefined = undefined,
+> {
   /** Payload schema; omit it for a payload-less topic (events carry `payload: undefined`). */
   payload?: TPayload;
   /** Key schema: one channel per key (a chat room, a user). Omit it for a single-channel topic. */
@@ -19,12 +33,19 @@ export interface TopicOptions<TPayload extends PayloadSchema | undefined, TKey e
   history?: HistoryPolicy;
   /** Free text shown in docs and logs. */
   description?: string;
+  /**
+   * Opt in to presence: every tRPC subscription to one of the topic's
+   * channels (a key's, for a keyed topic) is a member of it, and
+   * `<topic>.presence` streams the members, then who joins and leaves.
+   */
+  presence?: TPresence;
 }
 
 /** A declared topic: its schemas and policy. Built by {@link topic}. */
 export interface TopicDefinition<
   TPayload extends PayloadSchema | undefined = PayloadSchema | undefined,
   TKey extends KeySchema | undefined = KeySchema | undefined,
+  TPresence extends PresencePolicy | undefined = PresencePolicy | undefined,
 > {
   /** Payload schema, `undefined` for payload-less topics. */
   readonly payload: TPayload;
@@ -34,10 +55,12 @@ export interface TopicDefinition<
   readonly history: HistoryPolicy | undefined;
   /** Free text from the declaration. */
   readonly description: string | undefined;
+  /** Presence policy, `undefined` when the topic has none. */
+  readonly presence: TPresence;
 }
 
 /** Any topic definition, for generic constraints. */
-export type AnyTopic = TopicDefinition<PayloadSchema | undefined, KeySchema | undefined>;
+export type AnyTopic = TopicDefinition<PayloadSchema | undefined, KeySchema | undefined, PresencePolicy | undefined>;
 /** A record of topic definitions by name, as {@link defineTopics} returns it. */
 export type TopicRecord = Record<string, AnyTopic>;
 
@@ -49,6 +72,8 @@ export type TopicPayloadInput<T extends AnyTopic> = T['payload'] extends z.ZodTy
 export type TopicKey<T extends AnyTopic> = T['key'] extends z.ZodType ? z.output<T['key']> : undefined;
 /** The key type publishers and subscribers pass (the key schema's input type). */
 export type TopicKeyInput<T extends AnyTopic> = T['key'] extends z.ZodType ? z.input<T['key']> : undefined;
+/** The info type of a topic's presence members (`never` for topics without presence). */
+export type TopicPresenceInfo<T extends AnyTopic> = T['presence'] extends PresencePolicy<infer S> ? z.output<S> : never;
 
 /**
  * Declares one topic.
@@ -61,12 +86,18 @@ export type TopicKeyInput<T extends AnyTopic> = T['key'] extends z.ZodType ? z.i
  * });
  * ```
  */
-export function topic<TPayload extends PayloadSchema | undefined = undefined, TKey extends KeySchema | undefined = undefined>(
-  options: TopicOptions<TPayload, TKey> = {},
-): TopicDefinition<TPayload, TKey> {
-  const { history } = options;
+export function topic<
+  TPayload extends PayloadSchema | undefined = undefined,
+  TKey extends KeySchema | undefined = undefined,
+  TPresence extends PresencePolicy | undefined = undefined,
+>(options: TopicOptions<TPayload, TKey, TPresence> = {}): TopicDefinition<TPayload, TKey, TPresence> {
+  const { history, presence } = options;
   assertZod4Schema(options.payload, 'payload');
   assertZod4Schema(options.key, 'key');
+  if (presence !== undefined) {
+    if (typeof presence !== 'object' || presence === null) throw new TypeError('topic(): presence must be { info: <zod schema> }');
+    assertZod4Schema(presence.info, 'presence.info');
+  }
   if (history !== undefined) {
     if (!Number.isInteger(history.maxEvents) || history.maxEvents < 1) {
       throw new TypeError(`history.maxEvents must be an integer ≥ 1, got ${String(history.maxEvents)}`);
@@ -80,6 +111,7 @@ export function topic<TPayload extends PayloadSchema | undefined = undefined, TK
     key: options.key as TKey,
     history: history === undefined ? undefined : Object.freeze({ ...history }),
     description: options.description,
+    presence: (presence === undefined ? undefined : Object.freeze({ info: presence.info })) as TPresence,
   });
 }
 
@@ -91,7 +123,7 @@ const SUPPORTED_ZOD = 'zod ^4.0.0, or zod ^3.25.76 through `import * as z from "
  * "classic" schema, a valibot schema, a plain object), so that the mistake
  * surfaces once at start-up instead of as a failed parse on every request.
  */
-function assertZod4Schema(schema: unknown, field: 'payload' | 'key'): void {
+function assertZod4Schema(schema: unknown, field: 'payload' | 'key' | 'presence.info'): void {
   if (schema === undefined) return;
   const candidate = schema as { _zod?: unknown; _def?: unknown; safeParse?: unknown } | null;
   const isObject = typeof schema === 'object' && schema !== null;

@@ -17,6 +17,8 @@ import {
   HistoryNotSupportedError,
   type Engine,
   type EngineContext,
+  type EnginePresence,
+  type PresenceChange,
   type EngineHealth,
   type EventDraft,
   type HistoryPolicy,
@@ -46,6 +48,21 @@ export interface BridgeStats {
   malformed: number;
 }
 
+/**
+ * A broker's presence store, as a bridge engine carries it: started with
+ * the engine (announcements arrive through the engine's subscribing
+ * connection) and closed with it.
+ */
+export interface BridgePresence extends EnginePresence {
+  start(deps: {
+    announce(change: PresenceChange): void;
+    subscribe: BrokerPubSub['subscribe'];
+    unsubscribe: BrokerPubSub['unsubscribe'];
+    log(level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>): void;
+  }): void;
+  close(): Promise<void>;
+}
+
 /** Options of a {@link BridgeEngine}. */
 export interface BridgeEngineOptions {
   /** Name in logs and health. @default 'graphql-subscriptions' */
@@ -72,6 +89,8 @@ export interface BridgeEngineOptions {
    * none: `since` and `latest` throw {@link HistoryNotSupportedError}.
    */
   history?: (deps: { prefix: string; codec: BridgeCodec; policyOf: (topic: string) => HistoryPolicy | undefined }) => BrokerHistory;
+  /** Where the broker keeps presence. Without it, each instance knows only its own members. */
+  presence?: BridgePresence;
 }
 
 /** The default channel-name prefix. */
@@ -105,6 +124,8 @@ export class BridgeEngine implements Engine {
   readonly prefix: string;
   /** Longest one publish, history read or check waits for the broker, in ms (see {@link BridgeEngineOptions.commandTimeoutMs}). */
   readonly commandTimeoutMs: number;
+  /** Who is in each channel, shared through the broker (when it keeps presence). */
+  readonly presence: BridgePresence | undefined;
   readonly #pubsub: BrokerPubSub;
   readonly #codec: BridgeCodec;
   readonly #maxMessageBytes: number | undefined;
@@ -142,6 +163,7 @@ export class BridgeEngine implements Engine {
     const link = this.#link;
     this.#deadlines = new Deadlines(this.commandTimeoutMs, { isTimeout: link.isTimeout === undefined ? undefined : (error) => link.isTimeout!(error) });
     this.#makeHistory = options.history;
+    this.presence = options.presence;
     this.#channels = new BrokerChannels(pubsub, {
       log: (level, message, fields) => this.#log(level, message, fields),
       receive: (topic, channel, raw) => this.#receive(topic, channel, raw),
@@ -183,6 +205,12 @@ export class BridgeEngine implements Engine {
     this.#context = context;
     this.#instanceId = context.instanceId;
     this.#history = this.#makeHistory?.({ prefix: this.prefix, codec: this.#codec, policyOf: (topic) => context.history(topic) });
+    this.presence?.start({
+      announce: (change) => context.presence(change),
+      subscribe: (trigger, onMessage) => this.#pubsub.subscribe(trigger, onMessage),
+      unsubscribe: (id) => this.#pubsub.unsubscribe(id),
+      log: (level, message, fields) => this.#log(level, message, fields),
+    });
     await this.#link.connect({
       log: (level, message, fields) => this.#log(level, message, fields),
       lost: () => this.#brokerLost(),
@@ -387,6 +415,7 @@ export class BridgeEngine implements Engine {
 
   async #close(): Promise<void> {
     this.#brokerLost();
+    await this.presence?.close();
     const { pending } = await this.#channels.close();
     try {
       await this.#link.disconnect();

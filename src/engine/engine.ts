@@ -4,9 +4,9 @@
  * siblings), never the core, the router or a transport.
  * @module
  */
-import type { ChannelKey, PubSubEvent, WireEvent } from '../../client/protocol.js';
+import type { ChannelKey, PresenceMember, PubSubEvent, WireEvent } from '../../client/protocol.js';
 
-export type { ChannelKey, PubSubEvent, WireEvent } from '../../client/protocol.js';
+export type { ChannelKey, PresenceMember, PubSubEvent, WireEvent } from '../../client/protocol.js';
 
 /**
  * What a subscription listens to: one channel (a topic, and its key if the
@@ -61,6 +61,36 @@ export interface EngineHealth {
   detail?: string;
 }
 
+/** A member joined or left a channel, as an engine reports it to every instance watching the channel. */
+export interface PresenceChange {
+  readonly kind: 'join' | 'leave';
+  /** The channel name (`topic` or `topic:key`). */
+  readonly channel: string;
+  readonly member: PresenceMember;
+}
+
+/**
+ * Where an engine keeps who is in each channel, shared by every instance.
+ * Members live `ttlMs` unless refreshed: the core refreshes its own members
+ * every third of it, so that a killed instance's members expire. Joins and
+ * leaves (including expiries) are announced to every instance that
+ * {@link watch}es the channel, through {@link EngineContext.presence}.
+ */
+export interface EnginePresence {
+  /** Adds `member` to `channel` for `ttlMs`, and announces the join. */
+  join(channel: string, member: PresenceMember, ttlMs: number): Promise<void>;
+  /** Removes the member, and announces the leave if it was there. */
+  leave(channel: string, member: PresenceMember): Promise<void>;
+  /** Keeps `members` (this instance's, all in `channel`) for another `ttlMs`, adding back any the store lost, without announcing. */
+  refresh(channel: string, members: readonly PresenceMember[], ttlMs: number): Promise<void>;
+  /** The channel's members now, oldest first; members past their time are removed (and their leave announced) first. */
+  members(channel: string): Promise<PresenceMember[]>;
+  /** Starts announcing `channel`'s joins and leaves to this instance. */
+  watch(channel: string): Promise<void>;
+  /** Stops announcing them. */
+  unwatch(channel: string): Promise<void>;
+}
+
 /** What the core hands an engine when it starts. */
 export interface EngineContext {
   /** Delivers an event that reached this instance to its local subscribers (in the channel's order). */
@@ -80,6 +110,8 @@ export interface EngineContext {
    * @param after the id of the last event of `topic` this instance delivered, when known
    */
   gap(topic: string, reason: 'expired' | 'unknown' | 'unsupported', after: string | undefined): void;
+  /** A member joined or left a channel this instance watches ({@link EnginePresence.watch}). */
+  presence(change: PresenceChange): void;
 }
 
 /**
@@ -172,6 +204,11 @@ export interface Engine {
    * publish, history read and check.
    */
   readonly commandTimeoutMs?: number;
+  /**
+   * Who is in each channel, shared by every instance. Optional: an engine
+   * without it serves presence to this instance's own members only.
+   */
+  readonly presence?: EnginePresence;
   /** Releases every resource; safe to call twice. */
   close(): Promise<void>;
 }

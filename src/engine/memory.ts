@@ -5,6 +5,7 @@
 import type { Engine, EngineContext, EngineHealth, EventDraft, HistoryRead, PubSubEvent, SubscriptionScope } from './engine.js';
 import { formatEventId, parseEventId, parseSortablePosition, randomEpoch, sortablePosition } from './event-id.js';
 import { MemoryHistory, type RingRead } from './memory-history.js';
+import { MemoryPresence } from './memory-presence.js';
 
 /**
  * The default engine: one process, no broker. `publish` stores the event
@@ -20,6 +21,8 @@ export class MemoryEngine implements Engine {
   readonly commandTimeoutMs = Infinity;
   /** The epoch of this engine's history (the first part of every id it gives). */
   readonly epoch = randomEpoch();
+  /** Who is in each channel (this process only). */
+  readonly presence = new MemoryPresence((change) => this.#context?.presence(change));
   #context: EngineContext | undefined;
   #history: MemoryHistory | undefined;
   #position = 0;
@@ -74,6 +77,7 @@ export class MemoryEngine implements Engine {
   close(): Promise<void> {
     this.#context = undefined;
     this.#history?.clear();
+    this.presence.clear();
     return Promise.resolve();
   }
 

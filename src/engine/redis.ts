@@ -7,15 +7,17 @@
 import type { RedisPubSub as RedisPubSubInstance } from 'graphql-redis-subscriptions';
 import type { Redis as RedisInstance, RedisOptions } from 'ioredis';
 import type { BridgeCodec } from './bridge-message.js';
-import { BridgeEngine, type BrokerLink, type BrokerLinkEvents, type BrokerPubSub } from './bridge.js';
+import { BridgeEngine, DEFAULT_PREFIX, type BrokerLink, type BrokerLinkEvents, type BrokerPubSub } from './bridge.js';
 import { commandTimeout, type Within } from './deadline.js';
 import type { EngineHealth } from './engine.js';
 import { RedisHistory } from './redis-history.js';
+import { RedisPresence } from './redis-presence.js';
 import { Redis, RedisPubSub } from './redis-peers.js';
 import { publisherFor, RedisConnectionWatch, redisBroker, subscriberFor, type RedisClient } from './redis-connection.js';
 
 export { BridgeEngine, DEFAULT_PREFIX, graphqlSubscriptionsEngine } from './bridge.js';
-export type { BridgeEngineOptions, BridgeStats, BrokerLink, BrokerLinkEvents, BrokerPubSub } from './bridge.js';
+export { RedisPresence } from './redis-presence.js';
+export type { BridgePresence, BridgeEngineOptions, BridgeStats, BrokerLink, BrokerLinkEvents, BrokerPubSub } from './bridge.js';
 export { BRIDGE_MESSAGE_VERSION, decodeBridgeMessage, encodeBridgeMessage, jsonCodec } from './bridge-message.js';
 export type { BridgeCodec, BridgeMessage, DecodeResult } from './bridge-message.js';
 export type { RedisClient } from './redis-connection.js';
@@ -115,6 +117,8 @@ export class RedisEngine extends BridgeEngine {
       link,
       // History on Redis Streams, through the publishing connection (Lua: append, trim and publish as one step).
       history: publisher === undefined ? undefined : (deps) => new RedisHistory(publisher, deps),
+      // Presence in a hash and a sorted set per channel, through the publishing connection; announcements on the subscribing one.
+      presence: publisher === undefined ? undefined : new RedisPresence(publisher, { prefix: options.prefix ?? DEFAULT_PREFIX }),
     });
     logTo.log = (level, message, fields) => link.log(level, message, fields);
     this.#publisher = resolved.publisher;

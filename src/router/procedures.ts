@@ -7,7 +7,7 @@
  */
 import { initTRPC, TRPCError } from '@trpc/server';
 import * as z from 'zod/v4';
-import { ALL_TOPICS, EVENT_ID_PATTERN, EVENTS_PROCEDURE, PUBLISH_PROCEDURE, type ChannelKey } from '../../client/protocol.js';
+import { ALL_TOPICS, EVENT_ID_PATTERN, EVENTS_PROCEDURE, PRESENCE_PROCEDURE, PUBLISH_PROCEDURE, type ChannelKey } from '../../client/protocol.js';
 import type { PubSubCore } from '../core/core.js';
 import type { PubSub } from '../core/pubsub.js';
 import { topicScope, type SubscriptionScope } from '../core/scope.js';
@@ -64,6 +64,7 @@ export function topicProcedures<TTopics extends TopicRecord>(
     record[name] = {
       [EVENTS_PROCEDURE]: eventsProcedure(base, core, topic),
       [PUBLISH_PROCEDURE]: publishProcedure(base, core, topic),
+      ...(topic.definition.presence === undefined ? {} : { [PRESENCE_PROCEDURE]: presenceProcedure(base, core, topic) }),
     };
   }
   record[ALL_TOPICS] = {
@@ -151,6 +152,19 @@ function publishProcedure(base: AnyBaseProcedure, core: PubSubCore, topic: Check
       await core.authorizer.check({ ctx, topic: name, key, action: 'publish', payload: data });
       const event = await core.publish(name, { payload: data, key });
       return { id: event.id };
+    },
+  );
+}
+
+function presenceProcedure(base: AnyBaseProcedure, core: PubSubCore, topic: CheckedTopic) {
+  const { name } = topic;
+  // A keyed topic's presence is per key: the key is required.
+  const input = topic.key === undefined ? z.strictObject({}).optional() : z.strictObject({ key: topic.key });
+  return base.input(readable(input, `${name}.${PRESENCE_PROCEDURE}`)).subscription(
+    async ({ ctx, input: parsed, signal }: { ctx: unknown; input: { key?: ChannelKey } | undefined; signal: AbortSignal | undefined }) => {
+      const key = parsed?.key;
+      await core.authorizer.check({ ctx, topic: name, key, action: 'subscribe' });
+      return core.presence.watch(name, key, signal);
     },
   );
 }

@@ -5,8 +5,8 @@
  */
 import type { TRPCMutationProcedure, TRPCProcedureBuilder, TRPCSubscriptionProcedure } from '@trpc/server';
 import type * as z from 'zod/v4';
-import type { GapSignal, WireEvent } from '../../client/protocol.js';
-import type { AnyTopic, TopicKey, TopicKeyInput, TopicPayload, TopicPayloadInput, TopicRecord } from '../core/topics.js';
+import type { GapSignal, PresenceUpdate, WireEvent } from '../../client/protocol.js';
+import type { AnyTopic, TopicKey, TopicKeyInput, TopicPayload, TopicPayloadInput, TopicPresenceInfo, TopicRecord } from '../core/topics.js';
 
 /** The event a tRPC subscriber of topic `N` receives inside `{ id, data }`. */
 export type TopicWireEvent<N extends string, T extends AnyTopic> = WireEvent<TopicPayload<T>, TopicKey<T>> & { topic: N };
@@ -53,8 +53,24 @@ export interface PublishResult {
   id: string;
 }
 
+/** Input of `<topic>.presence`: the channel (`{ key }` on a keyed topic). */
+export type PresenceInput<T extends AnyTopic> = T['key'] extends z.ZodType ? { key: TopicKeyInput<T> } : Record<string, never> | undefined;
+
+/** The presence procedure of a topic that has presence. */
+export type PresenceProcedures<T extends AnyTopic> = T['presence'] extends object
+  ? {
+      /** Subscription: `trpc.<topic>.presence.subscribe({ key }, { onData })`: the members, then each join and leave. */
+      presence: TRPCSubscriptionProcedure<{
+        input: PresenceInput<T>;
+        output: AsyncIterable<PresenceUpdate<TopicPresenceInfo<T>>, void, unknown>;
+        meta: unknown;
+        errorShape: unknown;
+      }>;
+    }
+  : unknown;
+
 /** The procedures generated for one topic. */
-export type TopicProcedures<N extends string, T extends AnyTopic> = {
+export type TopicProcedures<N extends string, T extends AnyTopic> = PresenceProcedures<T> & {
   /** Subscription: `trpc.<topic>.events.subscribe({ key }, { onData })`. */
   events: TRPCSubscriptionProcedure<{
     input: EventsInput<T>;

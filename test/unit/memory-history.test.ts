@@ -23,6 +23,7 @@ function started(policies: Record<string, HistoryPolicy | undefined>) {
     topics: Object.keys(policies),
     history: (topic) => policies[topic],
     gap: () => {},
+    presence: () => {},
   };
   engine.start(context);
   const publish = (topic: string, key: string | undefined, text: string) =>
