@@ -2,7 +2,7 @@
 // Keeps the package's layers honest (`npm test` runs it):
 // - client/ is browser-safe: no Node builtins, no `ws`, no server code (`src/`);
 // - src/core/ is transport-free: no transport, no router, no `ws`, no Node networking;
-//   of the engines it sees only the seam (engine/engine.ts) and the default memory engine;
+//   of the engines it sees only the seam (engine/engine.ts) and the default memory engine (and its presence, the fallback of engines without one);
 // - engines (src/engine/*, the seam engine/engine.ts included) import only the seam, their own
 //   siblings and client/protocol.ts: never the core, the router or a transport;
 // - src/router/ (tRPC procedures) imports no transport;
@@ -54,7 +54,7 @@ for (const area of ['client', 'src']) {
       if (rel.startsWith('src/core/')) {
         if (to?.startsWith('src/transport/')) problem('the core must not import a transport');
         if (to?.startsWith('src/router/')) problem('the core must not import the router');
-        if (to?.startsWith('src/engine/') && to !== 'src/engine/engine.ts' && to !== 'src/engine/memory.ts') {
+        if (to?.startsWith('src/engine/') && to !== 'src/engine/engine.ts' && to !== 'src/engine/memory.ts' && to !== 'src/engine/memory-presence.ts') {
           problem('the core sees engines only through the seam (engine/engine.ts) and the default memory engine');
         }
         if (spec === 'ws' || NETWORK.test(spec)) problem('the core must not touch sockets');
