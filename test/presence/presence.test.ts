@@ -7,7 +7,7 @@ import type { PresenceMember, PresenceUpdate } from 'trpc-pubsub';
 import { describe, expect, expectTypeOf, it, vi } from 'vitest';
 import { recordingLogger } from '../fixtures/server.js';
 import { deferred, Inbox } from '../fixtures/inbox.js';
-import { presenceClient, startPresenceServer } from '../fixtures/presence-app.js';
+import { presenceClient, startPresenceServer } from '../fixtures/presence-clients.js';
 
 type Info = { name: string };
 
