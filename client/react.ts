@@ -27,7 +27,7 @@ import {
   type ReactElement,
   type ReactNode,
 } from 'react';
-import type { ChannelKey, GapSignal, PubSubEvent } from './protocol.js';
+import type { ChannelKey, GapSignal, PresenceMember, PresenceUpdate, PubSubEvent } from './protocol.js';
 import type { ConnectionStatus, PubSubClient } from './pubsub-client.js';
 import type { PublishArgsOf, SubscribeOptionsOf, TopicEventOf, TopicNamesOf } from './router-types.js';
 
@@ -67,6 +67,21 @@ export type TopicEvent<N extends string> = Registered extends true ? TopicEventO
 export type TopicPublishArgs<N extends string> = Registered extends true
   ? PublishArgsOf<RegisteredRouter, N>
   : [data?: unknown, options?: { key?: ChannelKey }];
+
+/** The `<N>.presence` procedure of the registered router, `never` when topic `N` has no presence. */
+type PresenceProcedureOf<N extends string> = RegisteredRouter['_def']['record'] extends { [K in N]: { presence: infer $Procedure } } ? $Procedure : never;
+
+/** The info type of topic `N`'s presence members (`unknown` when no router is registered). */
+export type PresenceInfoOf<N extends string> = Registered extends true
+  ? PresenceProcedureOf<N> extends { _def: { $types: { output: AsyncIterable<PresenceUpdate<infer $Info>> } } }
+    ? $Info
+    : never
+  : unknown;
+
+/** Topic names of the registered router that have presence (any string when none is registered). */
+export type PresenceTopicName = Registered extends true
+  ? { [N in TopicName]: [PresenceProcedureOf<N>] extends [never] ? never : N }[TopicName]
+  : string;
 
 /** How many events `useTopic` keeps when no `limit` is given. */
 export const DEFAULT_EVENT_LIMIT = 50;
@@ -436,4 +451,110 @@ export function usePublish<N extends TopicName>(topic: N): UsePublishResult<N> {
     }),
     [publish, state],
   );
+}
+
+// ---------------------------------------------------------------------------
+// usePresence
+
+/** Where a {@link usePresence} stream stands: `live` once the members came (again after each resubscribe). */
+export type PresenceStatus = 'idle' | 'connecting' | 'live' | 'reconnecting' | 'error';
+
+/** Options of {@link usePresence}. */
+export type UsePresenceOptions<N extends string> = ([TopicKeyOf<N>] extends [never] ? { key?: undefined } : { key: TopicKeyOf<N> }) & {
+  /** `false` subscribes nothing (status `idle`). @default true */
+  enabled?: boolean;
+};
+
+/** What {@link usePresence} returns. */
+export interface UsePresenceResult<N extends string> {
+  status: PresenceStatus;
+  /** Who is in the channel, oldest first (empty until the first list arrives). */
+  members: readonly PresenceMember<PresenceInfoOf<N>>[];
+  /** Why the stream failed (`FORBIDDEN`, `NOT_FOUND`, …), when `status` is `error`. */
+  error: TRPCClientError<RegisteredRouter> | undefined;
+}
+
+interface PresenceSession {
+  readonly inputs: readonly unknown[] | undefined;
+  readonly members: readonly PresenceMember[];
+  readonly phase: 'connecting' | 'live' | 'error';
+  readonly error: unknown;
+}
+
+const NO_PRESENCE: PresenceSession = { inputs: undefined, members: [], phase: 'connecting', error: undefined };
+
+/**
+ * Who is in one channel of a topic with presence: the members, kept up to
+ * date by each join and leave, replaced by the server's list after every
+ * reconnect. Ends on unmount.
+ * @example
+ * ```tsx
+ * function WhoIsHere({ room }: { room: string }) {
+ *   const { members } = usePresence('chat', { key: room });
+ *   return <ul>{members.map((m) => <li key={m.id}>{m.info.name}</li>)}</ul>;
+ * }
+ * ```
+ */
+export function usePresence<N extends PresenceTopicName>(topic: N, options: UsePresenceOptions<N> = {} as UsePresenceOptions<N>): UsePresenceResult<N> {
+  const { client, status: statusStore } = usePubSubContext('usePresence');
+  const { key, enabled = true } = options as { key?: ChannelKey; enabled?: boolean };
+  const clientStatus = useSyncExternalStore(statusStore.subscribe, statusStore.get, statusStore.get);
+  const [stored, setStored] = useState<PresenceSession>(NO_PRESENCE);
+  const inputs = [client, topic, key];
+
+  useEffect(() => {
+    if (!enabled || client.status === 'closed') return;
+    const mine = [client, topic, key];
+    let active = true;
+    const update = (change: (members: readonly PresenceMember[]) => Partial<PresenceSession>) => {
+      if (!active) return;
+      setStored((previous) => {
+        const session = samePresenceInputs(previous.inputs, mine) ? previous : { ...NO_PRESENCE, inputs: mine };
+        return { ...session, ...change(session.members) };
+      });
+    };
+    const procedures = (client.trpc as unknown as Record<string, { presence?: { subscribe: PresenceSubscribe } }>)[topic];
+    const subscribe = procedures?.presence?.subscribe;
+    if (subscribe === undefined) {
+      update(() => ({ phase: 'error', error: new Error(`Topic "${topic}" has no presence`) }));
+      return () => void (active = false);
+    }
+    const subscription = subscribe(key === undefined ? undefined : { key }, {
+      onData: (data: unknown) => {
+        const item = data as PresenceUpdate;
+        if (item.kind === 'members') update(() => ({ phase: 'live', members: item.members, error: undefined }));
+        else if (item.kind === 'join') update((members) => ({ members: [...members.filter((m) => m.id !== item.member.id), item.member] }));
+        else update((members) => ({ members: members.filter((m) => m.id !== item.member.id) }));
+      },
+      onError: (error: unknown) => update(() => ({ phase: 'error', error })),
+    });
+    return () => {
+      active = false;
+      subscription.unsubscribe();
+      setStored(NO_PRESENCE);
+    };
+  }, [client, topic, key, enabled]);
+
+  const session = samePresenceInputs(stored.inputs, inputs) ? stored : NO_PRESENCE;
+  return useMemo(() => {
+    let status: PresenceStatus;
+    if (!enabled || clientStatus === 'closed') status = 'idle';
+    else if (session.phase === 'error') status = 'error';
+    else if (clientStatus === 'reconnecting') status = 'reconnecting';
+    else status = session.phase;
+    return {
+      status,
+      members: session.members as readonly PresenceMember<PresenceInfoOf<N>>[],
+      error: session.error as TRPCClientError<RegisteredRouter> | undefined,
+    };
+  }, [enabled, clientStatus, session]);
+}
+
+type PresenceSubscribe = (
+  input: unknown,
+  observer: { onData: (data: unknown) => void; onError: (error: unknown) => void },
+) => { unsubscribe(): void };
+
+function samePresenceInputs(a: readonly unknown[] | undefined, b: readonly unknown[]): boolean {
+  return a !== undefined && a.length === b.length && a.every((value, i) => Object.is(value, b[i]));
 }
