@@ -98,6 +98,9 @@ export class PubSubCore implements SubscriptionHost {
       now: this.#now,
     });
     this.#hasPresence = this.topics.names.some((name) => this.topics.find(name)?.definition.presence !== undefined);
+    if (this.#hasPresence && !this.presence.shared && engine.name !== 'memory') {
+      this.logger.warn(`the ${engine.name} engine keeps no presence: each instance lists only its own members`, { engine: engine.name });
+    }
     this.#engine = new EngineLink({
       engine,
       logger: this.logger,
