@@ -10,9 +10,11 @@ import type { BridgeCodec } from './bridge-message.js';
 import { BridgeEngine, DEFAULT_PREFIX, type BrokerLink, type BrokerLinkEvents } from './bridge.js';
 import { commandTimeout } from './deadline.js';
 import { PostgresHistory } from './postgres-history.js';
+import { PostgresPresence } from './postgres-presence.js';
 import { isPostgresTimeout, PostgresPubSub } from './postgres-pubsub.js';
 
 export { isPostgresTimeout, PostgresPubSub } from './postgres-pubsub.js';
+export { PostgresPresence } from './postgres-presence.js';
 export type { PostgresPubSubOptions } from './postgres-pubsub.js';
 
 /** PostgreSQL's largest `NOTIFY` payload is 8000 bytes, less one. */
@@ -125,6 +127,8 @@ export class PostgresEngine extends BridgeEngine {
       link,
       // History in three tables (created if missing), appended and notified in one transaction.
       history: options.history === false ? undefined : (deps) => new PostgresHistory(pool, deps),
+      // Presence in one table, each change written and notified in one statement (`~` is in no topic name: no topic's channel).
+      presence: new PostgresPresence(pool, { prefix: options.channelPrefix ?? DEFAULT_PREFIX, notifyChannel: postgresChannelName(options.channelPrefix ?? DEFAULT_PREFIX, '~presence') }),
     });
     this.broker = broker;
     ownedPool?.on('error', (error: Error) => log('debug', 'idle postgres connection failed', { error: error.message }));

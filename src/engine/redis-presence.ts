@@ -10,6 +10,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { BrokerPubSub } from './broker-link.js';
 import type { EnginePresence, PresenceChange, PresenceMember } from './engine.js';
+import { oldestFirst, parseJson, parseMember } from './presence-member.js';
 
 const JOIN = 'trpcPubsubPresenceJoin';
 const LEAVE = 'trpcPubsubPresenceLeave';
@@ -153,10 +154,10 @@ export class RedisPresence implements EnginePresence {
     const raw = (await this.#scripts[MEMBERS](this.membersKey(channel), this.expiryKey(channel), this.#now(), this.announcementsOf(channel))) as string[];
     const members: PresenceMember[] = [];
     for (const text of raw) {
-      const member = parseMember(safeParse(text));
+      const member = parseMember(parseJson(text));
       if (member !== undefined) members.push(member);
     }
-    return members.sort((a, b) => a.joinedAt - b.joinedAt || (a.id < b.id ? -1 : 1));
+    return oldestFirst(members);
   }
 
   async watch(channel: string): Promise<void> {
@@ -200,7 +201,7 @@ export class RedisPresence implements EnginePresence {
   }
 
   #receive(channel: string, message: unknown): void {
-    const parsed = safeParse(typeof message === 'string' ? message : String(message)) as { kind?: unknown; member?: unknown } | undefined;
+    const parsed = parseJson(typeof message === 'string' ? message : String(message)) as { kind?: unknown; member?: unknown } | undefined;
     const member = parseMember(parsed?.member);
     const kind = parsed?.kind;
     if (member === undefined || (kind !== 'join' && kind !== 'leave')) {
@@ -214,19 +215,4 @@ export class RedisPresence implements EnginePresence {
 /** How long a channel's keys outlive their last refresh (members expire on their own scores first). */
 function keyTtl(ttlMs: number): number {
   return Math.ceil(ttlMs * 3);
-}
-
-function safeParse(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
-function parseMember(value: unknown): PresenceMember | undefined {
-  if (typeof value !== 'object' || value === null) return undefined;
-  const { id, info, joinedAt } = value as Record<string, unknown>;
-  if (typeof id !== 'string' || typeof joinedAt !== 'number') return undefined;
-  return { id, info, joinedAt };
 }

@@ -1,37 +1,62 @@
 /**
- * Presence shared through Redis: members of one instance are seen by the
- * others, joins and leaves travel between them, and the members of a
- * killed instance disappear once their TTL passes (their leave announced
- * by whichever instance reads them first). A private `redis-server`.
+ * Presence shared through a broker (Redis, PostgreSQL): members of one
+ * instance are seen by the others, joins and leaves travel between them,
+ * and the members of a killed instance disappear once their TTL passes
+ * (their leave announced by whichever instance reads them first). A
+ * private `redis-server`; the machine's PostgreSQL.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import type { PresenceUpdate } from 'trpc-pubsub';
+import type { Engine, PresenceUpdate } from 'trpc-pubsub';
+import { postgresEngine } from 'trpc-pubsub/postgres';
 import { redisEngine } from 'trpc-pubsub/redis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { deferred, Inbox } from '../fixtures/inbox.js';
 import { leave } from '../fixtures/leftovers.js';
 import { presenceClient, startPresenceServer } from '../fixtures/presence-clients.js';
+import { postgresSuite, sql } from '../fixtures/postgres.js';
 import { RedisServer, redisSuite } from '../fixtures/redis-server.js';
 
-const suite = redisSuite('Presence on Redis');
+const redisTitle = redisSuite('Presence on Redis');
+const postgresTitle = await postgresSuite('Presence on PostgreSQL');
 let redis: RedisServer | undefined;
 let prefixes = 0;
 
-type Info = { name: string };
-
-/** An in-process instance on the shared Redis. */
-function instance(prefix: string, ttlMs = 30_000) {
-  return startPresenceServer({ engine: redisEngine({ url: redis!.url, prefix }), presence: { ttlMs } });
+/** How a broker's instances are made, and how its store is wiped. */
+interface Broker {
+  engine(prefix: string): Engine;
+  env(prefix: string): Record<string, string>;
+  wipe(prefix: string): Promise<void>;
 }
 
+const brokers: { title: string; skip: boolean; broker: Broker }[] = [
+  {
+    ...redisTitle,
+    broker: {
+      engine: (prefix) => redisEngine({ url: redis!.url, prefix }),
+      env: (prefix) => ({ ENGINE: 'redis', REDIS_URL: redis!.url, PUBSUB_PREFIX: prefix }),
+      wipe: async () => void (await redis!.command('FLUSHALL')),
+    },
+  },
+  {
+    ...postgresTitle,
+    broker: {
+      engine: (prefix) => postgresEngine({ connectionString: postgresTitle.url, channelPrefix: prefix }),
+      env: (prefix) => ({ ENGINE: 'postgres', DATABASE_URL: postgresTitle.url, PUBSUB_PREFIX: prefix }),
+      wipe: async (prefix) => void (await sql(postgresTitle.url, 'DELETE FROM trpc_pubsub_presence WHERE prefix = $1', [prefix])),
+    },
+  },
+];
+
+type Info = { name: string };
+
 /** A child-process instance (to SIGKILL). */
-async function childInstance(prefix: string, ttlMs: number): Promise<{ url: string; child: ChildProcess }> {
+async function childInstance(env: Record<string, string>, ttlMs: number): Promise<{ url: string; child: ChildProcess }> {
   const child = fork(fileURLToPath(new URL('../fixtures/presence-instance.ts', import.meta.url)), [], {
     cwd: fileURLToPath(new URL('../../', import.meta.url)),
     execArgv: ['--import', 'tsx', '--conditions=@trpc-pubsub/source'],
-    env: { ...process.env, REDIS_URL: redis!.url, PUBSUB_PREFIX: prefix, PRESENCE_TTL_MS: String(ttlMs), TRPC_PUBSUB_LOG_LEVEL: 'warn' },
+    env: { ...process.env, ...env, PRESENCE_TTL_MS: String(ttlMs), TRPC_PUBSUB_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   leave(() => {
@@ -54,16 +79,20 @@ function enter(client: ReturnType<typeof presenceClient>, key: string) {
   return { started: started.promise, stop: () => subscription.unsubscribe() };
 }
 
-describe.skipIf(suite.skip)(suite.title, () => {
-  beforeAll(async () => {
-    redis = await RedisServer.start();
-  });
-  afterAll(async () => {
-    await redis?.stop();
-  });
+beforeAll(async () => {
+  if (!redisTitle.skip) redis = await RedisServer.start();
+});
+afterAll(async () => {
+  await redis?.stop();
+});
 
-  it('shows the members of every instance, and their joins and leaves, on every instance', async () => {
-    const prefix = `presence-${++prefixes}`;
+describe.each(brokers)('$title', ({ skip, broker }) => {
+  /** An in-process instance on the shared broker. */
+  const instance = (prefix: string, ttlMs = 30_000) => startPresenceServer({ engine: broker.engine(prefix), presence: { ttlMs } });
+  if (skip) it.skip('needs its broker', () => {});
+
+  it.skipIf(skip)('shows the members of every instance, and their joins and leaves, on every instance', async () => {
+    const prefix = `presence-${process.pid}-${++prefixes}`;
     await using a = await instance(prefix);
     await using b = await instance(prefix);
     await using ann = presenceClient(a.url, 'ann');
@@ -83,11 +112,11 @@ describe.skipIf(suite.skip)(suite.title, () => {
     await onB.updates.nothing();
   });
 
-  it("drops a killed instance's members once their TTL passes, and tells the watchers of the other instances", async () => {
-    const prefix = `presence-${++prefixes}`;
+  it.skipIf(skip)("drops a killed instance's members once their TTL passes, and tells the watchers of the other instances", async () => {
+    const prefix = `presence-${process.pid}-${++prefixes}`;
     const ttlMs = 600;
     await using a = await instance(prefix, ttlMs);
-    const b = await childInstance(prefix, ttlMs);
+    const b = await childInstance(broker.env(prefix), ttlMs);
     await using carol = presenceClient(b.url, 'carol');
     await using dan = presenceClient(a.url, 'dan');
     await enter(carol, 'r').started;
@@ -105,15 +134,15 @@ describe.skipIf(suite.skip)(suite.title, () => {
     expect(await a.pubsub.members('room', { key: 'r' })).toEqual([]);
   });
 
-  it('puts back a member the store lost (a Redis flush), and the watchers see it again', async () => {
-    const prefix = `presence-${++prefixes}`;
+  it.skipIf(skip)('puts back a member the store lost (a wiped store), and the watchers see it again', async () => {
+    const prefix = `presence-${process.pid}-${++prefixes}`;
     await using a = await instance(prefix, 600);
     await using ann = presenceClient(a.url, 'ann');
     await using bob = presenceClient(a.url, 'bob');
     await enter(ann, 'r').started;
     const seen = watch(bob, 'r');
     expect(await seen.updates.next()).toMatchObject({ kind: 'members', members: [{ info: { name: 'ann' } }] });
-    await redis!.command('FLUSHALL');
+    await broker.wipe(prefix);
     // The next refresh adds ann back; watchers never lose her for good.
     await vi.waitFor(async () => expect((await a.pubsub.members('room', { key: 'r' })).map((m) => m.info.name)).toEqual(['ann']), { timeout: 3000 });
   });
