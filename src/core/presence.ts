@@ -69,6 +69,8 @@ interface LocalMember {
   readonly channel: string;
   member: PresenceMember | undefined;
   left: boolean;
+  /** Its join while in flight: its leave goes after it (a pool may run two queries in either order). */
+  joining: Promise<void> | undefined;
 }
 
 /** A channel this instance watches. */
@@ -135,7 +137,7 @@ export class Presence {
     if (this.#closed || scope.kind !== 'channel') return;
     const schema = this.#deps.topics.find(scope.topic)?.definition.presence?.info;
     if (schema === undefined) return;
-    const local: LocalMember = { channel: channelName(scope.topic, scope.key), member: undefined, left: false };
+    const local: LocalMember = { channel: channelName(scope.topic, scope.key), member: undefined, left: false, joining: undefined };
     this.#local.set(subscription, local);
     this.#schedule();
     const build = this.#deps.options?.info;
@@ -157,7 +159,9 @@ export class Presence {
     const member = local.member;
     if (member !== undefined) {
       this.#forget(local);
-      this.store.leave(local.channel, member).catch((error: unknown) => this.#failed('leave', local.channel, error));
+      void (local.joining ?? Promise.resolve())
+        .then(() => this.store.leave(local.channel, member))
+        .catch((error: unknown) => this.#failed('leave', local.channel, error));
     }
     this.#schedule();
   }
@@ -221,7 +225,9 @@ export class Presence {
     }
     const leaving = [...this.#local.values()].flatMap((local) => {
       local.left = true;
-      return local.member === undefined ? [] : [this.store.leave(local.channel, local.member).catch(() => undefined)];
+      const member = local.member;
+      if (member === undefined) return [];
+      return [(local.joining ?? Promise.resolve()).then(() => this.store.leave(local.channel, member)).catch(() => undefined)];
     });
     this.#local.clear();
     this.#byChannel.clear();
@@ -246,7 +252,11 @@ export class Presence {
     let members = this.#byChannel.get(local.channel);
     if (members === undefined) this.#byChannel.set(local.channel, (members = new Set()));
     members.add(local);
-    this.store.join(local.channel, member, this.ttlMs).catch((error: unknown) => this.#failed('join', local.channel, error));
+    const joining = this.store.join(local.channel, member, this.ttlMs).catch((error: unknown) => this.#failed('join', local.channel, error));
+    local.joining = joining;
+    void joining.then(() => {
+      if (local.joining === joining) local.joining = undefined;
+    });
   }
 
   #forget(local: LocalMember): void {
