@@ -98,6 +98,8 @@ export class Presence {
   readonly #local = new Map<Subscription, LocalMember>();
   readonly #byChannel = new Map<string, Set<LocalMember>>();
   readonly #watched = new Map<string, Watched>();
+  /** Leaves in flight. */
+  readonly #leaving = new Set<Promise<void>>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #sequence = 0;
   #closed = false;
@@ -159,9 +161,12 @@ export class Presence {
     const member = local.member;
     if (member !== undefined) {
       this.#forget(local);
-      void (local.joining ?? Promise.resolve())
+      const leaving = (local.joining ?? Promise.resolve())
         .then(() => this.store.leave(local.channel, member))
         .catch((error: unknown) => this.#failed('leave', local.channel, error));
+      // close() waits for it: a server closed just before its pubsub still says who left.
+      this.#leaving.add(leaving);
+      void leaving.then(() => this.#leaving.delete(leaving));
     }
     this.#schedule();
   }
@@ -233,7 +238,7 @@ export class Presence {
     this.#byChannel.clear();
     const unwatching = [...this.#watched.keys()].map((channel) => this.store.unwatch(channel).catch(() => undefined));
     this.#watched.clear();
-    await Promise.all([...leaving, ...unwatching]);
+    await Promise.all([...leaving, ...unwatching, ...this.#leaving]);
   }
 
   /** The info is built: check it, then join (unless the subscription already ended). */
