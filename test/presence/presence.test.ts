@@ -160,6 +160,7 @@ describe('presence', () => {
     await using ann = presenceClient(srv.url, 'ann');
     await using bob = presenceClient(srv.url, 'bob');
     await enter(ann, 'r').started;
+    await vi.waitFor(async () => expect(await srv.pubsub.members('room', { key: 'r' })).toHaveLength(1));
     const seen = watch(bob, 'r');
     expect(await seen.updates.next()).toMatchObject({ kind: 'members', members: [{ info: { name: 'ann' } }] });
     const bobIn = enter(bob, 'r');
