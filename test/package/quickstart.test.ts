@@ -114,7 +114,9 @@ describe('examples/, copied into an app that installs the tarball', () => {
       },
       devDependencies: { typescript: '~5.9.3', tsx: '^4', '@types/node': '^20', '@types/ws': '^8', '@types/express': '^5' },
     });
-    cpSync(join(ROOT, 'examples'), join(app.dir, 'examples'), { recursive: true });
+    // Not the web app (examples/web): it is a Vite + React project of its own, built from the repository by `npm start`.
+    const webApp = join(ROOT, 'examples', 'web');
+    cpSync(join(ROOT, 'examples'), join(app.dir, 'examples'), { recursive: true, filter: (source) => source !== webApp && !source.startsWith(`${webApp}/`) });
     app.write('tsconfig.json', tsconfig('NodeNext', ['examples']));
     await app.npm(['install']);
   });
@@ -131,6 +133,10 @@ describe('examples/, copied into an app that installs the tarball', () => {
     const [url] = await demo.waitFor(/ws:\/\/127\.0\.0\.1:\d+\/trpc/, 30_000);
     const [triggerUrl] = await demo.waitFor(/http:\/\/127\.0\.0\.1:\d+\/trigger/);
     expect(demo.stdout()).toContain('Engine:    memory (one process)');
+    // Without the web app's sources and build, / says how to get it instead of failing.
+    const page = await fetch(new URL('/', triggerUrl!));
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('The web app is not built');
 
     const client = start(tsxOf(app), ['examples/node-client.ts', url!], {}, app.dir);
     await client.waitFor(/Subscribed to news, chat and tick/, 30_000);
