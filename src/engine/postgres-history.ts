@@ -20,7 +20,7 @@ import {
 } from './broker-history.js';
 import type { BridgeCodec } from './bridge-message.js';
 import type { Deadline } from './deadline.js';
-import { isPostgresTimeout } from './postgres-pubsub.js';
+import { createSchema, rollBack } from './postgres-schema.js';
 import { channelName, randomEpoch, type HistoryPolicy, type HistoryRead, type PubSubEvent, type SubscriptionScope } from './engine.js';
 
 const SCHEMA = `
@@ -199,21 +199,10 @@ export class PostgresHistory implements BrokerHistory {
   }
 
   #ensureSchema(): Promise<void> {
-    this.#schema ??= (async () => {
-      const client = await this.#pool.connect();
-      let broken: Error | undefined;
-      try {
-        await client.query('BEGIN');
-        await client.query(SCHEMA);
-        await client.query('COMMIT');
-      } catch (error) {
-        broken = await rollBack(client, error);
-        this.#schema = undefined;
-        throw error;
-      } finally {
-        client.release(broken);
-      }
-    })();
+    this.#schema ??= createSchema(this.#pool, SCHEMA).catch((error: unknown) => {
+      this.#schema = undefined;
+      throw error;
+    });
     return this.#schema;
   }
 
@@ -252,22 +241,5 @@ export class PostgresHistory implements BrokerHistory {
   #collect(found: Positioned[], epoch: string, row: Row): void {
     const stored = decodeStored(row.message, epoch, Number(row.position), this.#options.codec);
     if (stored !== undefined) found.push(stored);
-  }
-}
-
-/**
- * Rolls back the transaction that failed with `error` on `client`; returns
- * the error to release `client` with (so that the pool drops it) when its
- * state is unknown: the failure was a timeout (the connection may still be
- * busy with it: no `ROLLBACK` is queued behind it, closing it rolls back),
- * or the `ROLLBACK` failed.
- */
-async function rollBack(client: PoolClient, error: unknown): Promise<Error | undefined> {
-  if (isPostgresTimeout(error)) return error as Error;
-  try {
-    await client.query('ROLLBACK');
-    return undefined;
-  } catch (failed) {
-    return failed instanceof Error ? failed : new Error(String(failed));
   }
 }

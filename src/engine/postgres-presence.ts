@@ -10,6 +10,7 @@
  */
 import type { Pool } from 'pg';
 import type { BrokerPubSub } from './broker-link.js';
+import { createSchema } from './postgres-schema.js';
 import type { EnginePresence, PresenceChange, PresenceMember } from './engine.js';
 import { oldestFirst, parseJson, parseMember } from './presence-member.js';
 
@@ -159,22 +160,10 @@ export class PostgresPresence implements EnginePresence {
   }
 
   #ensureSchema(): Promise<void> {
-    this.#schema ??= (async () => {
-      const client = await this.#pool.connect();
-      let broken: Error | undefined;
-      try {
-        await client.query('BEGIN');
-        await client.query(SCHEMA);
-        await client.query('COMMIT');
-      } catch (error) {
-        broken = error as Error;
-        await client.query('ROLLBACK').catch(() => undefined);
-        this.#schema = undefined;
-        throw error;
-      } finally {
-        client.release(broken);
-      }
-    })();
+    this.#schema ??= createSchema(this.#pool, SCHEMA).catch((error: unknown) => {
+      this.#schema = undefined;
+      throw error;
+    });
     return this.#schema;
   }
 }

@@ -4,32 +4,16 @@
  * esbuild for `platform: 'browser'` (a Node-only import in client/ fails the
  * bundle) and served by the same HTTP server the pubsub is attached to.
  */
-import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { createPubSubServer, type PubSubServer } from 'trpc-pubsub';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { WebSocket as ServerSocket } from 'ws';
 import { appRouter, pubsub } from '../../examples/app.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const ON_CI = process.env['CI'] === 'true';
-const HAS_CHROMIUM = existsSync(CHROMIUM);
-const SKIP_REASON = HAS_CHROMIUM || ON_CI ? undefined : `${CHROMIUM} not found (apt-get install chromium); on CI (CI=true) this fails instead`;
-if (SKIP_REASON !== undefined) console.warn(`[browser test skipped] ${SKIP_REASON}`);
+import { launchBrowser, requireChromium, SKIP_REASON } from './demo-browser.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const HTML = '<!doctype html><meta charset="utf-8"><title>trpc-pubsub</title><pre id="log"></pre><script type="module" src="/page.js"></script>';
@@ -45,7 +29,7 @@ describe.skipIf(SKIP_REASON !== undefined)(`convenience client in a real browser
   const sockets: { socket: ServerSocket; userAgent: string | undefined }[] = [];
 
   beforeAll(async () => {
-    if (!HAS_CHROMIUM) throw new Error(`${CHROMIUM} is required on CI (install Debian's chromium package)`);
+    requireChromium();
     const result = await build({
       entryPoints: ['test/browser/page.ts'],
       absWorkingDir: ROOT,
@@ -76,7 +60,7 @@ describe.skipIf(SKIP_REASON !== undefined)(`convenience client in a real browser
     server.attach(http);
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
 
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 15_000 });
+    browser = await launchBrowser();
     page = await browser.newPage();
     page.on('pageerror', (error) => console.error('[page error]', error));
   });

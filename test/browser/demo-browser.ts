@@ -1,5 +1,5 @@
 /**
- * What the demo's browser tests share: Debian's chromium through
+ * What the browser tests share: Debian's chromium through
  * playwright-core (`CHROMIUM_PATH`, else /usr/bin/chromium; a failure
  * under `CI=true`, a skip elsewhere), one build of `examples/web` into a
  * temporary folder, and pages of the demo, each in its own browser context

@@ -8,13 +8,12 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import type { Engine, PresenceUpdate } from 'trpc-pubsub';
+import type { Engine } from 'trpc-pubsub';
 import { postgresEngine } from 'trpc-pubsub/postgres';
 import { redisEngine } from 'trpc-pubsub/redis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { deferred, Inbox } from '../fixtures/inbox.js';
 import { leave } from '../fixtures/leftovers.js';
-import { presenceClient, startPresenceServer } from '../fixtures/presence-clients.js';
+import { enter, presenceClient, startPresenceServer, watch } from '../fixtures/presence-clients.js';
 import { postgresSuite, sql } from '../fixtures/postgres.js';
 import { RedisServer, redisSuite } from '../fixtures/redis-server.js';
 
@@ -49,7 +48,6 @@ const brokers: { title: string; skip: boolean; broker: Broker }[] = [
   },
 ];
 
-type Info = { name: string };
 
 /** A child-process instance (to SIGKILL). */
 async function childInstance(env: Record<string, string>, ttlMs: number): Promise<{ url: string; child: ChildProcess }> {
@@ -64,19 +62,6 @@ async function childInstance(env: Record<string, string>, ttlMs: number): Promis
   });
   const [message] = (await once(child, 'message')) as [{ type: string; url: string }];
   return { url: message.url, child };
-}
-
-function watch(client: ReturnType<typeof presenceClient>, key: string) {
-  const updates = new Inbox<PresenceUpdate<Info>>();
-  const started = deferred();
-  client.trpc.room.presence.subscribe({ key }, { onData: (u) => updates.push(u as PresenceUpdate<Info>), onStarted: () => started.resolve() });
-  return { updates, started: started.promise };
-}
-
-function enter(client: ReturnType<typeof presenceClient>, key: string) {
-  const started = deferred();
-  const subscription = client.trpc.room.events.subscribe({ key }, { onStarted: () => started.resolve(), onData: () => {} });
-  return { started: started.promise, stop: () => subscription.unsubscribe() };
 }
 
 beforeAll(async () => {

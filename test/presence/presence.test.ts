@@ -7,41 +7,7 @@ import type { PresenceMember, PresenceUpdate } from 'trpc-pubsub';
 import { describe, expect, expectTypeOf, it, vi } from 'vitest';
 import { recordingLogger } from '../fixtures/server.js';
 import { deferred, Inbox } from '../fixtures/inbox.js';
-import { presenceClient, startPresenceServer } from '../fixtures/presence-clients.js';
-
-type Info = { name: string };
-
-/** Watches a channel's presence through the stock client: every update, and the current names. */
-function watch(client: ReturnType<typeof presenceClient>, key: string) {
-  const updates = new Inbox<PresenceUpdate<Info>>();
-  const members = new Map<string, PresenceMember<Info>>();
-  const started = deferred();
-  const error = deferred<unknown>();
-  const subscription = client.trpc.room.presence.subscribe(
-    { key },
-    {
-      onData: (update) => {
-        if (update.kind !== 'members') expectTypeOf(update.member.info).toEqualTypeOf<Info>();
-        if (update.kind === 'members') {
-          members.clear();
-          for (const member of update.members) members.set(member.id, member);
-        } else if (update.kind === 'join') members.set(update.member.id, update.member);
-        else members.delete(update.member.id);
-        updates.push(update as PresenceUpdate<Info>);
-      },
-      onStarted: () => started.resolve(),
-      onError: (cause) => error.resolve(cause),
-    },
-  );
-  return { updates, started: started.promise, error: error.promise, names: () => [...members.values()].map((m) => m.info.name).sort(), stop: () => subscription.unsubscribe() };
-}
-
-/** Subscribes to a room's events through the stock client (which makes it a member). */
-function enter(client: ReturnType<typeof presenceClient>, key: string) {
-  const started = deferred();
-  const subscription = client.trpc.room.events.subscribe({ key }, { onStarted: () => started.resolve(), onData: () => {} });
-  return { started: started.promise, stop: () => subscription.unsubscribe() };
-}
+import { enter, presenceClient, startPresenceServer, watch, type Info } from '../fixtures/presence-clients.js';
 
 describe('presence', () => {
   it('streams the members first, then each join and leave, with the info built from the context', async () => {
