@@ -27,19 +27,22 @@ export async function runTopics(rawUrl: string, options: TopicsOptions): Promise
   else for (const line of topicsTable(topics)) writeLine(line);
 }
 
-/** The table `topics` prints: one header line, then one line per topic. */
+/** The table `topics` prints: one header line, then one line per topic (a PRESENCE column when some topic has presence). */
 export function topicsTable(topics: TopicDescription[]): string[] {
+  const presence = topics.some((topic) => topic.presenceSchema != null);
   const rows = [
-    ['TOPIC', 'KEY', 'HISTORY', 'PAYLOAD'],
+    ['TOPIC', 'KEY', 'HISTORY', ...(presence ? ['PRESENCE'] : []), 'PAYLOAD'],
     ...topics.map((topic) => [
       topic.name,
       topic.keySchema === null ? '-' : schemaText(topic.keySchema),
       historyText(topic.history),
+      ...(presence ? [topic.presenceSchema == null ? '-' : schemaText(topic.presenceSchema)] : []),
       topic.payloadSchema === null ? '(none)' : schemaText(topic.payloadSchema),
     ]),
   ];
-  const widths = [0, 1, 2].map((column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows.map((row) => row.map((cell, column) => (column < 3 ? cell.padEnd(widths[column]!) : cell)).join('  '));
+  const last = rows[0]!.length - 1;
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return rows.map((row) => row.map((cell, column) => (column < last ? cell.padEnd(widths[column]!) : cell)).join('  '));
 }
 
 function historyText(history: HistoryPolicy | null): string {

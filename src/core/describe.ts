@@ -25,6 +25,8 @@ export interface TopicDescription {
   payloadSchema: JsonSchema | null;
   /** What a key must be, `null` for an unkeyed topic. */
   keySchema: JsonSchema | null;
+  /** The info of its presence members (the output side: what watchers receive), `null` when the topic has no presence. */
+  presenceSchema: JsonSchema | null;
 }
 
 /**
@@ -42,14 +44,15 @@ export function describeTopics(topics: TopicValidator): TopicDescription[] {
       description: definition.description ?? null,
       payloadSchema: definition.payload === undefined ? null : jsonSchemaOf(definition.payload),
       keySchema: definition.key === undefined ? null : jsonSchemaOf(definition.key),
+      presenceSchema: definition.presence === undefined ? null : jsonSchemaOf(definition.presence.info, 'output'),
     };
   });
 }
 
-/** `schema` as JSON Schema (input side), `{}` when zod cannot convert it. */
-function jsonSchemaOf(schema: z.ZodType): JsonSchema {
+/** `schema` as JSON Schema (its input side unless told), `{}` when zod cannot convert it. */
+function jsonSchemaOf(schema: z.ZodType, io: 'input' | 'output' = 'input'): JsonSchema {
   try {
-    const { $schema: _, ...rest } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
+    const { $schema: _, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as JsonSchema;
     return rest;
   } catch {
     return {};

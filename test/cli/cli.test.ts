@@ -182,8 +182,9 @@ describe('trpc-pubsub serve (built-in topics)', () => {
         properties: { user: { type: 'string', minLength: 1, maxLength: 64 }, text: { type: 'string', minLength: 1, maxLength: 2000 } },
         required: ['user', 'text'],
       },
+      presenceSchema: null,
     });
-    expect(topics[2]).toMatchObject({ name: 'tick', keyed: false, history: null, payloadSchema: null, keySchema: null });
+    expect(topics[2]).toMatchObject({ name: 'tick', keyed: false, history: null, payloadSchema: null, keySchema: null, presenceSchema: null });
   });
 
   it('refuses bad input with one line on stderr and its exit code', async () => {

@@ -5,6 +5,7 @@
  */
 import type { PresenceMember, PresenceUpdate } from 'trpc-pubsub';
 import { describe, expect, expectTypeOf, it, vi } from 'vitest';
+import { topicsTable } from '../../src/cli/topics.js';
 import { recordingLogger } from '../fixtures/server.js';
 import { deferred, Inbox } from '../fixtures/inbox.js';
 import { enter, presenceClient, startPresenceServer, watch, type Info } from '../fixtures/presence-clients.js';
@@ -138,6 +139,22 @@ describe('presence', () => {
     const again = await seen.updates.next();
     expect(again.kind).toBe('members');
     await vi.waitFor(() => expect(seen.names()).toEqual(['ann', 'bob']));
+  });
+
+  it('describes each topic\'s presence info on GET /topics, and the CLI lists it', async () => {
+    await using srv = await startPresenceServer();
+    const { topics } = (await (await fetch(`http://127.0.0.1:${srv.port}/topics`)).json()) as { topics: { name: string; presenceSchema: unknown }[] };
+    expect(topics.map(({ name, presenceSchema }) => [name, presenceSchema])).toEqual([
+      ['room', { type: 'object', properties: { name: { type: 'string', minLength: 1 } }, required: ['name'], additionalProperties: false }],
+      ['lobby', { type: 'object', properties: { name: { type: 'string', minLength: 1 } }, required: ['name'], additionalProperties: false }],
+      ['plain', null],
+    ]);
+    expect(topicsTable(srv.pubsub.describe())).toEqual([
+      'TOPIC  KEY     HISTORY    PRESENCE          PAYLOAD',
+      'room   string  10 events  { name: string }  { text: string }',
+      'lobby  -       -          { name: string }  string',
+      'plain  string  -          -                 string',
+    ]);
   });
 
   it('leaves nothing behind: no member, no watched channel, no refresh timer', async () => {
