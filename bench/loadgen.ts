@@ -10,8 +10,9 @@
  */
 import { cpuUs, nowUs, sleep } from './lib/clock.js';
 import { emit, serve } from './lib/ipc.js';
+import { MiniSse, type MiniSseHandler } from './lib/mini-sse.js';
 import { MiniWs, type FrameSink, type MiniWsHandler } from './lib/mini-ws.js';
-import { BODY, TOPIC } from './lib/payload.js';
+import { BODY, ROOM_TOPIC, roomsOf, TOPIC } from './lib/payload.js';
 import { profilerCommands } from './lib/profiler.js';
 import { resumeCommands } from './lib/resume-clients.js';
 import type { WireProtocol } from './lib/systems.js';
@@ -19,9 +20,12 @@ import type { WireProtocol } from './lib/systems.js';
 type Role = 'sub' | 'pub';
 
 /** One client connection of a group. */
-class Conn implements MiniWsHandler {
-  readonly ws: MiniWs;
+class Conn implements MiniWsHandler, MiniSseHandler {
+  /** The WebSocket, or the event stream of an `sse` subscriber (sse-fanout-1k). */
+  readonly ws: MiniWs | MiniSse;
   ready = false;
+  /** tRPC: `started` acknowledgements still awaited (one per room). */
+  #starts: number;
   closedReason: string | undefined;
   #settle: ((error?: string) => void) | undefined;
   /** Resolves once subscribed (or connected, for publishers). */
@@ -31,11 +35,15 @@ class Conn implements MiniWsHandler {
     readonly group: Group,
     readonly role: Role,
     port: number,
+    /** The rooms this subscriber joins (many-channels); the bench topic when undefined. */
+    readonly rooms?: string[],
   ) {
+    this.#starts = rooms?.length ?? 1;
     this.whenReady = new Promise((resolve, reject) => {
       this.#settle = (error) => (error === undefined ? resolve() : reject(new Error(error)));
     });
-    this.ws = new MiniWs(port, pathFor(group.protocol, role), this, group);
+    const path = pathFor(group.protocol, role, rooms);
+    this.ws = group.protocol === 'sse' ? new MiniSse(port, path, this, group) : new MiniWs(port, path, this, group);
   }
 
   markReady(): void {
@@ -52,19 +60,28 @@ class Conn implements MiniWsHandler {
     this.#settle = undefined;
   }
 
-  open(ws: MiniWs): void {
+  open(ws: MiniWs | MiniSse): void {
     const { protocol } = this.group;
-    if (protocol === 'raw') this.markReady();
+    // An SSE subscriber is subscribed once its stream is open (the orchestrator waits for the server's count).
+    if (protocol === 'raw' || protocol === 'sse') this.markReady();
     else if (protocol === 'trpc') {
       if (this.role === 'pub') this.markReady();
-      else ws.sendText(`{"id":1,"method":"subscription","params":{"path":"${TOPIC}.events","input":{}}}`);
+      else if (this.rooms === undefined) ws.sendText(`{"id":1,"method":"subscription","params":{"path":"${TOPIC}.events","input":{}}}`);
+      else {
+        this.rooms.forEach((room, i) => {
+          ws.sendText(`{"id":${i + 1},"method":"subscription","params":{"path":"${ROOM_TOPIC}.events","input":{"key":"${room}"}}}`);
+        });
+      }
     }
     // socket.io waits for the engine.io open packet.
   }
 
-  text(ws: MiniWs, payload: Buffer, recvUs: number): void {
+  text(ws: MiniWs | MiniSse, payload: Buffer, recvUs: number): void {
     const group = this.group;
     switch (group.protocol) {
+      case 'sse':
+        group.delivered(this, payload, recvUs);
+        return;
       case 'raw':
         if (payload.length >= 16) group.delivered(this, payload, recvUs);
         return;
@@ -79,8 +96,8 @@ class Conn implements MiniWsHandler {
           return;
         }
         if (!this.ready) {
-          if (payload.includes('"started"')) this.markReady();
-          else this.fail(`unexpected frame before started: ${payload.toString('utf8', 0, 300)}`);
+          if (!payload.includes('"started"')) this.fail(`unexpected frame before started: ${payload.toString('utf8', 0, 300)}`);
+          else if (--this.#starts === 0) this.markReady();
           return;
         }
         if (payload.includes('"error"')) {
@@ -95,7 +112,7 @@ class Conn implements MiniWsHandler {
         if (type === 0x32 /* 2: ping */ && payload.length === 1) {
           ws.sendText('3');
         } else if (type === 0x30 /* 0: engine.io open */) {
-          ws.sendText(this.role === 'pub' ? '40{"role":"pub"}' : '40');
+          ws.sendText(this.role === 'pub' ? '40{"role":"pub"}' : this.rooms === undefined ? '40' : `40${JSON.stringify({ rooms: this.rooms })}`);
         } else if (type === 0x34 /* 4: message */) {
           const kind = payload[1];
           if (kind === 0x30 /* 40 connect */) this.markReady();
@@ -107,21 +124,24 @@ class Conn implements MiniWsHandler {
     }
   }
 
-  close(_ws: MiniWs, reason: string): void {
+  close(_ws: MiniWs | MiniSse, reason: string): void {
     this.closedReason = reason;
     this.fail(reason);
     this.group.onClose(this, reason);
   }
 }
 
-function pathFor(protocol: WireProtocol, role: Role): string {
+function pathFor(protocol: WireProtocol, role: Role, rooms: string[] | undefined): string {
   switch (protocol) {
     case 'raw':
-      return role === 'sub' ? '/sub' : '/pub';
+      return role === 'pub' ? '/pub' : rooms === undefined ? '/sub' : `/sub?rooms=${rooms.join(',')}`;
     case 'trpc':
       return '/trpc';
     case 'socket.io':
       return '/socket.io/?EIO=4&transport=websocket';
+    case 'sse':
+      // What httpSubscriptionLink opens for `news.events.subscribe({})`.
+      return `/trpc/${TOPIC}.events?input=${encodeURIComponent('{}')}`;
   }
 }
 
@@ -257,6 +277,8 @@ function publishText(protocol: WireProtocol, payloadJson: string, requestId: num
       return `{"id":${requestId},"method":"mutation","params":{"path":"${TOPIC}.publish","input":{"data":${payloadJson}}}}`;
     case 'socket.io':
       return `42["publish",${payloadJson}]`;
+    case 'sse':
+      throw new Error('SSE subscribers have no publisher connection');
   }
 }
 
@@ -265,8 +287,28 @@ let countStartCpu = 0;
 
 serve(
   {
-    /** Opens `n` subscribers, `concurrency` handshakes at a time; resolves when all are subscribed. */
-    async connect({ name, protocol, port, n, concurrency, timeoutMs }: { name: string; protocol: WireProtocol; port: number; n: number; concurrency: number; timeoutMs: number }) {
+    /**
+     * Opens `n` subscribers, `concurrency` handshakes at a time; resolves
+     * when all are subscribed. With `rooms`, subscriber i joins
+     * `roomsOf(i, rooms.count, rooms.perConn)` (many-channels) instead of the bench topic.
+     */
+    async connect({
+      name,
+      protocol,
+      port,
+      n,
+      concurrency,
+      timeoutMs,
+      rooms,
+    }: {
+      name: string;
+      protocol: WireProtocol;
+      port: number;
+      n: number;
+      concurrency: number;
+      timeoutMs: number;
+      rooms?: { count: number; perConn: number };
+    }) {
       let g = groups.get(name);
       if (g === undefined) {
         g = new Group(name, protocol, port);
@@ -280,8 +322,8 @@ serve(
       let firstError: string | undefined;
       const worker = async () => {
         while (next < n) {
-          next++;
-          const conn = new Conn(target, 'sub', port);
+          const index = next++;
+          const conn = new Conn(target, 'sub', port, rooms === undefined ? undefined : roomsOf(index, rooms.count, rooms.perConn));
           target.conns.push(conn);
           const timer = sleep(timeoutMs).then(() => conn.fail('subscribe timed out'));
           try {

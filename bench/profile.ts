@@ -6,6 +6,7 @@
  *   npx tsx --conditions=@trpc-pubsub/source bench/profile.ts [--system trpc-pubsub] [--subs 1000]
  *       [--seconds 8] [--per-turn 1] [--loadgen] [--top 30] [--source]
  *   npx tsx --conditions=@trpc-pubsub/source bench/profile.ts --connect [--system …] [--subs 5000]   (the connection path)
+ *   npx tsx --conditions=@trpc-pubsub/source bench/profile.ts --rooms 10000 [--system …] [--per-turn 10]   (many-channels: N rooms of 2 on N connections)
  *   npx tsx bench/profile.ts --analyze FILE.cpuprofile [--top 30]   (e.g. from node --cpu-prof)
  *
  * Profiles land in bench/out/profiles/.
@@ -115,7 +116,10 @@ async function main(argv: string[]): Promise<void> {
   const system = arg(argv, '--system') ?? 'trpc-pubsub';
   const subs = Number(arg(argv, '--subs') ?? 1000);
   const seconds = Number(arg(argv, '--seconds') ?? 8);
-  const perTurn = Number(arg(argv, '--per-turn') ?? 1);
+  const roomCount = arg(argv, '--rooms') === undefined ? undefined : Number(arg(argv, '--rooms'));
+  const perTurn = Number(arg(argv, '--per-turn') ?? (roomCount === undefined ? 1 : 10));
+  // many-channels: `roomCount` connections, each in 2 rooms, 2 members per room.
+  const rooms = roomCount === undefined ? undefined : { count: roomCount, perConn: 2 };
   const out = join(ROOT, 'bench', 'out', 'profiles');
   mkdirSync(out, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -125,8 +129,12 @@ async function main(argv: string[]): Promise<void> {
   const serverFile = join(out, `${stamp2}.cpuprofile`);
   const loadgenFile = join(out, `loadgen-${stamp2}.cpuprofile`);
   const withLoadgen = argv.includes('--loadgen');
-  const connect = (n: number) =>
-    loadgen.call<{ ms: number; failed: number }>('connect', { name, protocol: spec.protocol, port: server.info.port, n, concurrency: 100, timeoutMs: 20_000 }, 120_000);
+  const connect = (n: number, withRooms?: { count: number; perConn: number }) =>
+    loadgen.call<{ ms: number; failed: number }>(
+      'connect',
+      { name, protocol: spec.protocol, port: server.info.port, n, concurrency: 100, timeoutMs: 20_000, ...(withRooms === undefined ? {} : { rooms: withRooms }) },
+      120_000,
+    );
   if (argv.includes('--connect')) {
     // Profile the connection path: warm with a few, then open `subs` under the profiler.
     await connect(200);
@@ -141,14 +149,15 @@ async function main(argv: string[]): Promise<void> {
     await Promise.all([server.stop(2000), loadgen.stop(2000)]);
     return;
   }
-  await connect(subs);
-  await server.call('waitSubscribers', { n: subs, timeoutMs: 20_000 });
+  await connect(rooms === undefined ? subs : rooms.count, rooms);
+  await server.call('waitSubscribers', { n: rooms === undefined ? subs : rooms.count * rooms.perConn, timeoutMs: 20_000 });
+  const fanout = rooms === undefined ? subs : 2;
   const saturate = async (ms: number) => {
     await loadgen.call('countStart', { name });
-    const sat = await server.call<SaturateResult>('saturate', { durationMs: ms, perTurn }, ms + 30_000);
+    const sat = await server.call<SaturateResult>('saturate', { durationMs: ms, perTurn, ...(rooms === undefined ? {} : { rooms: rooms.count }) }, ms + 30_000);
     const got = await loadgen.call<{ frames: number; lastUs: number; complete: boolean; cpuUs: number; cpuWallUs: number }>(
       'countWait',
-      { name, target: sat.events * subs, idleMs: 3000, timeoutMs: 60_000 },
+      { name, target: sat.events * fanout, idleMs: 3000, timeoutMs: 60_000 },
       70_000,
     );
     return { sat, got, deliveriesPerSec: (got.frames / (Math.max(got.lastUs, sat.endUs) - sat.startUs)) * 1e6 };
@@ -160,7 +169,7 @@ async function main(argv: string[]): Promise<void> {
   await server.call('profileStop', { file: serverFile });
   if (withLoadgen) await loadgen.call('profileStop', { file: loadgenFile });
   console.log(
-    `${system}, ${subs} subscribers, ${perTurn} event(s)/turn: ${Math.round(run.deliveriesPerSec).toLocaleString('en-US')} deliveries/s under the profiler, ` +
+    `${system}, ${rooms === undefined ? `${subs} subscribers` : `${rooms.count} rooms of 2`}, ${perTurn} event(s)/turn: ${Math.round(run.deliveriesPerSec).toLocaleString('en-US')} deliveries/s under the profiler, ` +
       `server CPU ${((run.sat.cpuUs / (run.sat.endUs - run.sat.startUs)) * 100).toFixed(0)}%, loadgen CPU ${((run.got.cpuUs / run.got.cpuWallUs) * 100).toFixed(0)}%` +
       `${run.got.complete ? '' : ' (INCOMPLETE)'}`,
   );

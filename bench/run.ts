@@ -10,6 +10,9 @@
  *   npm run bench -- --scenario durability   history and resume (bench/durability.ts; not in a default run)
  *   npm run bench -- --scenario publish-history,fanout-history,resume-latency,reconnect-storm
  *   npm run bench -- --scenario fairness     a flooding client vs a probe stream (bench/fairness.ts; not in a default run)
+ *   npm run bench -- --scenario many-channels  10,000 rooms of 2 members (bench/many-channels.ts)
+ *   npm run bench -- --scenario sse-fanout-1k  SSE fan-out against the WebSocket path (bench/sse-fanout.ts)
+ *   npm run bench -- --scenario presence-churn presence joins/leaves on two Redis instances (bench/presence-churn.ts; not in a default run)
  *
  * Every server runs in its own process pinned to core 0 (`taskset -c 0`),
  * the load generator in another pinned to core 1; raw `ws` always runs too,
@@ -24,9 +27,12 @@ import { renderChart } from './chart.js';
 import { durabilityTable, runDurability, type DurabilityRow } from './durability.js';
 import { FAIRNESS_SCENARIO, fairnessTable, runFairness, type FairnessRow } from './fairness.js';
 import { buildLibrary, type LibraryEnv } from './lib/build.js';
+import { hasRooms, runManyChannels } from './many-channels.js';
+import { PRESENCE_SCENARIO, presenceTable, runPresenceChurn, type PresenceRow } from './presence-churn.js';
+import { runSseFanout } from './sse-fanout.js';
 import { sleep } from './lib/clock.js';
 import { ChildProc, killAll, ROOT, track } from './lib/ipc.js';
-import { DURABILITY_SCENARIOS, SCENARIOS, type DurabilityScenario, type Row, type Scenario, type Target } from './lib/systems.js';
+import { DURABILITY_SCENARIOS, SCENARIOS, type DurabilityScenario, type Row, type Sample, type Scenario, type Target } from './lib/systems.js';
 import type { SaturateResult } from './servers/common.js';
 
 // ------------------------------------------------------------------ options
@@ -41,6 +47,8 @@ interface Options {
   durability: Set<DurabilityScenario>;
   /** The fairness scenario (bench/fairness.ts), only when named. */
   fairness: boolean;
+  /** The presence-churn scenario (bench/presence-churn.ts), only when named. */
+  presence: boolean;
   targets: Target[];
   repeat: number;
   /** Run src/ through tsx instead of the tsc build (see lib/build.ts). */
@@ -57,7 +65,7 @@ const BASE_TARGETS: Record<string, Target> = {
 function usage(message: string): never {
   console.error(`${message}
 usage: npm run bench -- [--quick] [--json FILE] [--md FILE] [--chart FILE] [--repeat N] [--source]
-                        [--scenario ${SCENARIOS.join('|')}|durability|${DURABILITY_SCENARIOS.join('|')}|${FAIRNESS_SCENARIO}[,…]]
+                        [--scenario ${SCENARIOS.join('|')}|durability|${DURABILITY_SCENARIOS.join('|')}|${FAIRNESS_SCENARIO}|${PRESENCE_SCENARIO}[,…]]
                         [--system ${Object.keys(BASE_TARGETS).join('|')}|socket.io-redis|trpc-pubsub-proto:VARIANT[,…]]`);
   process.exit(2);
 }
@@ -78,7 +86,7 @@ function parseOptions(argv: string[]): Options {
   const scenarioNames = values('--scenario');
   const isDurability = (name: string) => (DURABILITY_SCENARIOS as readonly string[]).includes(name);
   for (const name of scenarioNames) {
-    if (!(SCENARIOS as readonly string[]).includes(name) && !isDurability(name) && name !== 'durability' && name !== FAIRNESS_SCENARIO) usage(`unknown scenario ${name}`);
+    if (!(SCENARIOS as readonly string[]).includes(name) && !isDurability(name) && name !== 'durability' && name !== FAIRNESS_SCENARIO && name !== PRESENCE_SCENARIO) usage(`unknown scenario ${name}`);
   }
   const durability = new Set<DurabilityScenario>(
     scenarioNames.includes('durability') ? DURABILITY_SCENARIOS : (scenarioNames.filter(isDurability) as DurabilityScenario[]),
@@ -115,6 +123,7 @@ function parseOptions(argv: string[]): Options {
     scenarios,
     durability,
     fairness: scenarioNames.includes(FAIRNESS_SCENARIO),
+    presence: scenarioNames.includes(PRESENCE_SCENARIO),
     targets,
     repeat,
     source: argv.includes('--source'),
@@ -131,6 +140,12 @@ const cfg = options.quick
 cfg.budgetMs += options.durability.size * 180_000;
 // The fairness scenario takes under a minute (bench/fairness.ts).
 if (options.fairness) cfg.budgetMs += 120_000;
+// presence-churn: three phases per repetition (bench/presence-churn.ts).
+if (options.presence) cfg.budgetMs += 60_000 + options.repeat * 60_000;
+// many-channels: 10,000 connections per system, then saturation and latency per repetition (bench/many-channels.ts).
+if (options.scenarios.has('many-channels')) cfg.budgetMs += 60_000 + options.repeat * 90_000;
+// sse-fanout-1k: two fresh servers, 1,000 subscribers each (bench/sse-fanout.ts).
+if (options.scenarios.has('sse-fanout-1k')) cfg.budgetMs += 30_000 + options.repeat * 60_000;
 const SUBS_1K = 1000;
 const SUBS_10K = 10_000;
 const SUBS_ROUNDTRIP = 100;
@@ -145,24 +160,6 @@ const CROSS_WINDOW = Number(process.env["BENCH_CROSS_WINDOW"] ?? 2);
 
 // ------------------------------------------------------------ measurements
 
-/** One measurement; rows are medians of these. */
-interface Sample {
-  subscribers: number;
-  deliveriesPerSec?: number;
-  deliveriesPerCpuSec?: number;
-  eventsPerSec?: number;
-  kbPerSubscriber?: number;
-  heapKbPerSubscriber?: number;
-  connectsPerSec?: number;
-  p50Ms?: number;
-  p99Ms?: number;
-  maxMs?: number;
-  serverCpuPct?: number;
-  serverBusyPct?: number;
-  loadgenCpuPct?: number;
-  complete: boolean;
-  note?: string;
-}
 
 interface CountResult {
   frames: number;
@@ -263,16 +260,20 @@ function startServer(target: Target, extra: string[] = [], cpu = 0, name = targe
   });
 }
 
-async function connect(name: string, target: Target, server: ChildProc<{ port: number }>, n: number) {
+/**
+ * Connects `n` subscribers of the bench topic, or with `rooms` (many-channels)
+ * `n` connections each joining `rooms.perConn` rooms (`n × perConn` subscriptions).
+ */
+async function connect(name: string, target: Target, server: ChildProc<{ port: number }>, n: number, rooms?: { count: number; perConn: number }) {
   const cpu0 = await server.call<ServerClock>('cpu');
   const result = await loadgen.call<{ opened: number; failed: number; firstError?: string; ms: number; cpuUs: number }>(
     'connect',
-    { name, protocol: target.protocol, port: server.info.port, n, concurrency: CONCURRENCY, timeoutMs: 20_000 },
+    { name, protocol: target.protocol, port: server.info.port, n, concurrency: CONCURRENCY, timeoutMs: 20_000, ...(rooms === undefined ? {} : { rooms }) },
     180_000,
   );
   const cpu1 = await server.call<ServerClock>('cpu');
   if (result.failed > 0) throw new Error(`${name}: ${result.failed} of ${n} subscribers failed: ${result.firstError}`);
-  await server.call('waitSubscribers', { n, timeoutMs: 20_000 }, 30_000);
+  await server.call('waitSubscribers', { n: n * (rooms?.perConn ?? 1), timeoutMs: 20_000 }, 30_000);
   return {
     connectsPerSec: (n / result.ms) * 1000,
     ...serverLoad(cpu0, cpu1),
@@ -285,24 +286,35 @@ async function disconnect(name: string, server: ChildProc): Promise<void> {
   await server.call('waitSubscribers', { n: 0, timeoutMs: 20_000 }, 30_000);
 }
 
+/**
+ * What a publish loop sends to, besides the bench topic's subscribers:
+ * `rooms` (many-channels) publishes each event to the next of that many
+ * rooms; `fanout` is then the members per room (deliveries per event).
+ */
+interface PublishTarget {
+  rooms?: number;
+  fanout?: number;
+}
+
 /** Server-side publish loop (`perTurn` events per loop turn) for `ms`; frames counted until all arrived. */
-async function saturate(name: string, server: ChildProc, subscribers: number, perTurn: number, ms: number): Promise<Sample> {
+async function saturate(name: string, server: ChildProc, subscribers: number, perTurn: number, ms: number, to: PublishTarget = {}): Promise<Sample> {
+  const fanout = to.fanout ?? subscribers;
   await loadgen.call('countStart', { name });
-  const sat = await server.call<SaturateResult>('saturate', { durationMs: ms, perTurn }, ms + 30_000);
-  const got = await loadgen.call<CountResult>('countWait', { name, target: sat.events * subscribers, idleMs: 3000, timeoutMs: 120_000 }, 130_000);
+  const sat = await server.call<SaturateResult>('saturate', { durationMs: ms, perTurn, ...(to.rooms === undefined ? {} : { rooms: to.rooms }) }, ms + 30_000);
+  const got = await loadgen.call<CountResult>('countWait', { name, target: sat.events * fanout, idleMs: 3000, timeoutMs: 120_000 }, 130_000);
   const spanUs = Math.max(got.lastUs, sat.endUs) - sat.startUs;
   const notes: string[] = [];
   if (sat.throttled > 0) notes.push(`guard paused ${sat.throttled} turns`);
   const drainMs = (got.lastUs - sat.endUs) / 1000;
   if (drainMs > 50) notes.push(`drain ${drainMs.toFixed(0)} ms`);
-  if (!got.complete) notes.push(`${sat.events * subscribers - got.frames} frames missing`);
+  if (!got.complete) notes.push(`${sat.events * fanout - got.frames} frames missing`);
   if (got.unexpectedCloses > 0) notes.push(`closes: ${JSON.stringify(got.closeReasons)}`);
   if (got.errors > 0) notes.push(`${got.errors} error frames`);
   const sample: Sample = {
     subscribers,
     deliveriesPerSec: (got.frames / spanUs) * 1e6,
     deliveriesPerCpuSec: (got.frames / sat.cpuUs) * 1e6,
-    eventsPerSec: (got.frames / subscribers / spanUs) * 1e6,
+    eventsPerSec: (got.frames / fanout / spanUs) * 1e6,
     serverCpuPct: (sat.cpuUs / (sat.endUs - sat.startUs)) * 100,
     serverBusyPct: sat.elu * 100,
     loadgenCpuPct: (got.cpuUs / got.cpuWallUs) * 100,
@@ -313,22 +325,24 @@ async function saturate(name: string, server: ChildProc, subscribers: number, pe
 }
 
 /** Warm-up (not recorded, drained), then a measured saturation. */
-async function saturation(name: string, server: ChildProc, subscribers: number, perTurn: number): Promise<Sample> {
-  await saturate(name, server, subscribers, perTurn, cfg.warmMs);
-  return saturate(name, server, subscribers, perTurn, cfg.measureMs);
+async function saturation(name: string, server: ChildProc, subscribers: number, perTurn: number, to: PublishTarget = {}): Promise<Sample> {
+  await saturate(name, server, subscribers, perTurn, cfg.warmMs, to);
+  return saturate(name, server, subscribers, perTurn, cfg.measureMs, to);
 }
 
-async function latency(name: string, server: ChildProc, subscribers: number, eventsPerSec: number): Promise<Sample> {
-  await server.call('rate', { eventsPerSec, durationMs: cfg.latencyWarmMs }, cfg.latencyWarmMs + 30_000);
+async function latency(name: string, server: ChildProc, subscribers: number, eventsPerSec: number, to: PublishTarget = {}): Promise<Sample> {
+  const fanout = to.fanout ?? subscribers;
+  const rooms = to.rooms === undefined ? {} : { rooms: to.rooms };
+  await server.call('rate', { eventsPerSec, durationMs: cfg.latencyWarmMs, ...rooms }, cfg.latencyWarmMs + 30_000);
   await sleep(100);
   await loadgen.call('countStart', { name });
   await loadgen.call('latencyStart', { name, every: LATENCY_SAMPLE_EVERY });
   const run = await server.call<{ events: number; startUs: number; endUs: number; cpuUs: number; elu: number; late: number }>(
     'rate',
-    { eventsPerSec, durationMs: cfg.latencyMs },
+    { eventsPerSec, durationMs: cfg.latencyMs, ...rooms },
     cfg.latencyMs + 30_000,
   );
-  const got = await loadgen.call<CountResult>('countWait', { name, target: run.events * subscribers, idleMs: 2000, timeoutMs: 60_000 }, 70_000);
+  const got = await loadgen.call<CountResult>('countWait', { name, target: run.events * fanout, idleMs: 2000, timeoutMs: 60_000 }, 70_000);
   const stats = await loadgen.call<LatencyStats>('latencyStop', { name });
   const sample: Sample = {
     subscribers,
@@ -612,6 +626,12 @@ function median(list: Sample[], key: (s: Sample) => number): Sample {
   return sorted[Math.floor((sorted.length - 1) / 2)]!;
 }
 
+/** Baselines whose ratios a scenario's rows report in their notes (Row.ratios, Row.ratiosPerCpu). */
+const RATIO_BASELINES: Partial<Record<Scenario, string[]>> = {
+  'many-channels': ['raw-ws', 'socket.io'],
+  'sse-fanout-1k': ['trpc-pubsub'],
+};
+
 function buildRows(): Row[] {
   const rows: Row[] = [];
   for (const { scenario, system, list } of samples.values()) {
@@ -649,6 +669,16 @@ function buildRows(): Row[] {
   for (const row of rows) {
     const raw = rows.find((r) => r.scenario === row.scenario && r.system === 'raw-ws');
     if (raw?.headline != null && row.headline !== null) row.ratioToRaw = row.headline / raw.headline;
+    for (const baseline of RATIO_BASELINES[row.scenario] ?? []) {
+      if (baseline === row.system) continue;
+      const other = rows.find((r) => r.scenario === row.scenario && r.system === baseline);
+      if (other === undefined) continue;
+      row.ratios ??= {};
+      row.ratios[baseline] = other.headline != null && row.headline !== null ? row.headline / other.headline : null;
+      row.ratiosPerCpu ??= {};
+      row.ratiosPerCpu[baseline] =
+        other.deliveriesPerCpuSec != null && row.deliveriesPerCpuSec !== null ? row.deliveriesPerCpuSec / other.deliveriesPerCpuSec : null;
+    }
     if (row.scenario === 'cross-instance') {
       const singleName = row.system === 'socket.io-redis' ? 'socket.io' : row.system;
       const single = rows.find((r) => r.scenario === 'fanout-1k' && r.system === singleName);
@@ -656,7 +686,7 @@ function buildRows(): Row[] {
     }
   }
   const systemOrder = (system: string) => {
-    const at = ['raw-ws', 'trpc-pubsub', 'trpc-by-hand', 'socket.io', 'socket.io-redis'].indexOf(system);
+    const at = ['raw-ws', 'trpc-pubsub', 'trpc-pubsub-sse', 'trpc-by-hand', 'socket.io', 'socket.io-redis'].indexOf(system);
     return at === -1 ? 50 : at;
   };
   const order = (r: Row) => SCENARIOS.indexOf(r.scenario) * 100 + systemOrder(r.system);
@@ -684,7 +714,11 @@ function table(rows: Row[]): string {
   ];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const r of rows) {
-    const notes = [r.complete ? '' : '**incomplete**', r.ratioToSingle != null ? `${fmt(r.ratioToSingle, 2)}× own fanout-1k` : '', r.note ?? '']
+    const baselineName = (system: string) => (system === 'trpc-pubsub' && r.scenario === 'sse-fanout-1k' ? 'trpc-pubsub over WebSocket' : system);
+    const ratios = Object.entries(r.ratios ?? {}).map(
+      ([system, ratio]) => `**${fmt(ratio, 2)}× ${baselineName(system)}** (${fmt(r.ratiosPerCpu?.[system], 2)}× per server CPU-s)`,
+    );
+    const notes = [r.complete ? '' : '**incomplete**', ...ratios, r.ratioToSingle != null ? `${fmt(r.ratioToSingle, 2)}× own fanout-1k` : '', r.note ?? '']
       .filter((x) => x !== '')
       .join('; ');
     lines.push(
@@ -750,10 +784,12 @@ async function main(): Promise<void> {
   log(options.source ? 'trpc-pubsub from src/ through tsx (--source)' : 'building trpc-pubsub with tsc into bench/out/dist');
   libraryEnv = buildLibrary(options.source);
   log(`${options.quick ? 'quick' : 'full'} run, ${options.repeat} repetition(s); ${machineLine}`);
-  log(`systems: ${options.targets.map((t) => t.label).join(', ')}; scenarios: ${[...options.scenarios, ...options.durability, ...(options.fairness ? [FAIRNESS_SCENARIO] : [])].join(', ')}`);
+  log(
+    `systems: ${options.targets.map((t) => t.label).join(', ')}; scenarios: ${[...options.scenarios, ...options.durability, ...(options.fairness ? [FAIRNESS_SCENARIO] : []), ...(options.presence ? [PRESENCE_SCENARIO] : [])].join(', ')}`,
+  );
 
-  // Only durability or fairness scenarios: they start their own servers.
-  const classic = options.scenarios.size > 0 ? options.targets : [];
+  // Durability, fairness and sse-fanout-1k start their own servers.
+  const classic = [...options.scenarios].some((s) => s !== 'sse-fanout-1k') ? options.targets : [];
   const [lg, ...startedServers] = await Promise.all([
     ChildProc.start({ name: 'loadgen', script: 'bench/loadgen.ts', cpu: 1 }),
     ...classic.map((target) => startServer(target)),
@@ -779,11 +815,37 @@ async function main(): Promise<void> {
     log('client-to-client round trips');
     await roundTrips(options.targets);
   }
+  if (want('many-channels')) {
+    await runManyChannels({
+      repeat: options.repeat,
+      targets: options.targets.filter(hasRooms),
+      server: (target) => servers.get(target.label)! as ChildProc<{ port: number }>,
+      connect,
+      saturation,
+      latency,
+      disconnect,
+      record: (system, sample) => record('many-channels', system, sample),
+      log,
+    });
+  }
   await Promise.all([...servers.values()].map((server) => server.stop(3000)));
   servers.clear();
   if (want('cross-instance')) {
     log('cross-instance through Redis');
     await crossInstance(options.targets);
+  }
+  if (want('sse-fanout-1k')) {
+    await runSseFanout({
+      repeat: options.repeat,
+      ws: BASE_TARGETS['trpc-pubsub']!,
+      startServer: (target, name) => startServer(target, [], 0, name),
+      connect: (name, target, server, n) => connect(name, target, server, n),
+      saturation: (name, server, subscribers, perTurn) => saturation(name, server, subscribers, perTurn),
+      latency: (name, server, subscribers, rate) => latency(name, server, subscribers, rate),
+      disconnect,
+      record: (system, sample) => record('sse-fanout-1k', system, sample),
+      log,
+    });
   }
   let durabilityRows: DurabilityRow[] = [];
   if (options.durability.size > 0) {
@@ -803,6 +865,10 @@ async function main(): Promise<void> {
     log('fairness: a flooding connection against a probe stream');
     fairnessRows = await runFairness({ quick: options.quick, libraryEnv, serverFlags: SERVER_NODE_FLAGS, log });
   }
+  let presenceRows: PresenceRow[] = [];
+  if (options.presence) {
+    presenceRows = await runPresenceChurn({ quick: options.quick, repeat: options.repeat, loadgen, libraryEnv, serverFlags: SERVER_NODE_FLAGS, log });
+  }
   await loadgen.stop(2000);
 
   const rows = buildRows().filter((row) => options.scenarios.has(row.scenario));
@@ -810,11 +876,12 @@ async function main(): Promise<void> {
     rows.length > 0 ? table(rows) : '',
     durabilityRows.length > 0 ? `Durability\n\n${durabilityTable(durabilityRows)}` : '',
     fairnessRows.length > 0 ? `Fairness\n\n${fairnessTable(fairnessRows)}` : '',
+    presenceRows.length > 0 ? `Presence churn\n\n${presenceTable(presenceRows)}` : '',
   ].filter((t) => t !== '');
   const markdown = `Machine: ${machineLine}\nRun: ${options.quick ? '--quick' : 'full'}, ${options.repeat} repetition(s), trpc-pubsub ${options.source ? 'from src/ via tsx' : 'tsc build'}, ${new Date().toISOString()}\n\n${tables.join('\n\n')}\n`;
   process.stdout.write(`\n${markdown}`);
   const out = join(ROOT, 'bench', 'out');
-  const allRows: (Row | DurabilityRow | FairnessRow)[] = [...rows, ...durabilityRows, ...fairnessRows];
+  const allRows: (Row | DurabilityRow | FairnessRow | PresenceRow)[] = [...rows, ...durabilityRows, ...fairnessRows, ...presenceRows];
   write(join(out, options.quick ? 'last-quick.json' : 'last-full.json'), `${JSON.stringify(allRows, null, 2)}\n`);
   write(join(out, options.quick ? 'last-quick.md' : 'last-full.md'), markdown);
   if (options.json !== undefined) write(options.json, `${JSON.stringify(allRows, null, 2)}\n`);

@@ -21,3 +21,26 @@ export interface BenchPayload {
 export function makePayload(seq: number): BenchPayload {
   return { seq, t: nowUs(), body: BODY };
 }
+
+/**
+ * The keyed topic of the many-channels scenario (bench/many-channels.ts):
+ * trpc-pubsub's `room` topic (one channel per key), a Socket.IO room per
+ * name, raw-ws's room map.
+ */
+export const ROOM_TOPIC = 'room';
+
+/** The name (trpc-pubsub key, Socket.IO room, raw-ws map key) of room `index`. */
+export function roomName(index: number): string {
+  return `r${index}`;
+}
+
+/**
+ * The rooms connection `conn` of `conns` joins when every connection holds
+ * `perConn` rooms of `rooms`: spread `rooms / perConn` apart, so that the
+ * members of consecutive rooms (published in the same loop turn) are
+ * distinct connections.
+ */
+export function roomsOf(conn: number, rooms: number, perConn: number): string[] {
+  const stride = Math.floor(rooms / perConn);
+  return Array.from({ length: perConn }, (_, k) => roomName((conn + k * stride) % rooms));
+}

@@ -1,13 +1,27 @@
 /** Systems the bench compares (`system` in the JSON rows). */
-export const SYSTEMS = ['trpc-pubsub', 'raw-ws', 'trpc-by-hand', 'socket.io', 'socket.io-redis'] as const;
+export const SYSTEMS = ['trpc-pubsub', 'raw-ws', 'trpc-by-hand', 'socket.io', 'socket.io-redis', 'trpc-pubsub-sse'] as const;
 export type System = (typeof SYSTEMS)[number];
 
 /** Server entries that run as a process of their own (`bench/servers/<name>.ts`); `socket.io-redis` is `socket-io.ts` with `--redis`. */
-export const SERVER_ENTRIES = ['raw-ws', 'trpc-by-hand', 'socket-io', 'trpc-pubsub', 'trpc-pubsub-proto'] as const;
+export const SERVER_ENTRIES = ['raw-ws', 'trpc-by-hand', 'socket-io', 'trpc-pubsub', 'trpc-pubsub-proto', 'trpc-pubsub-sse'] as const;
 export type ServerEntry = (typeof SERVER_ENTRIES)[number];
 
-/** Scenarios (`scenario` in the JSON rows). */
-export const SCENARIOS = ['fanout-1k', 'fanout-10k', 'burst', 'latency', 'memory', 'connect', 'roundtrip', 'cross-instance'] as const;
+/**
+ * Scenarios (`scenario` in the JSON rows), all in a default run:
+ * `many-channels` is bench/many-channels.ts, `sse-fanout-1k` bench/sse-fanout.ts.
+ */
+export const SCENARIOS = [
+  'fanout-1k',
+  'fanout-10k',
+  'burst',
+  'latency',
+  'memory',
+  'connect',
+  'roundtrip',
+  'cross-instance',
+  'many-channels',
+  'sse-fanout-1k',
+] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 /**
@@ -19,7 +33,7 @@ export const DURABILITY_SCENARIOS = ['publish-history', 'fanout-history', 'resum
 export type DurabilityScenario = (typeof DURABILITY_SCENARIOS)[number];
 
 /** The wire protocol a load-generator socket speaks. */
-export type WireProtocol = 'raw' | 'trpc' | 'socket.io';
+export type WireProtocol = 'raw' | 'trpc' | 'socket.io' | 'sse';
 
 /** What the orchestrator runs: a bench system, possibly a prototype variant of one. */
 export interface Target {
@@ -62,6 +76,14 @@ export interface Row {
   ratioToRaw: number | null;
   /** cross-instance only: deliveries/s ÷ the same system's fanout-1k. */
   ratioToSingle?: number | null;
+  /**
+   * headline ÷ other baselines' headline in the same scenario, by system:
+   * `raw-ws` and `socket.io` (many-channels), `trpc-pubsub` (sse-fanout-1k:
+   * the WebSocket path).
+   */
+  ratios?: Record<string, number | null>;
+  /** The same ratios, of deliveries per second of server CPU time (robust to other processes on core 0). */
+  ratiosPerCpu?: Record<string, number | null>;
   /** CPU of the server under test during the measurement, % of one core. */
   serverCpuPct: number | null;
   /**
@@ -77,6 +99,25 @@ export interface Row {
   /** (max − min) / median of the headline over the runs, %. */
   spreadPct: number | null;
   /** Every expected frame arrived (no loss, no slow-consumer close). */
+  complete: boolean;
+  note?: string;
+}
+
+/** One measurement of a {@link Row}'s figures; rows are medians of these. */
+export interface Sample {
+  subscribers: number;
+  deliveriesPerSec?: number;
+  deliveriesPerCpuSec?: number;
+  eventsPerSec?: number;
+  kbPerSubscriber?: number;
+  heapKbPerSubscriber?: number;
+  connectsPerSec?: number;
+  p50Ms?: number;
+  p99Ms?: number;
+  maxMs?: number;
+  serverCpuPct?: number;
+  serverBusyPct?: number;
+  loadgenCpuPct?: number;
   complete: boolean;
   note?: string;
 }

@@ -18,6 +18,7 @@ const ENTRIES: Record<string, { entry: ServerEntry; protocol: WireProtocol; args
   'trpc-pubsub': { entry: 'trpc-pubsub', protocol: 'trpc', args: [] },
   'trpc-by-hand': { entry: 'trpc-by-hand', protocol: 'trpc', args: [] },
   'socket.io': { entry: 'socket-io', protocol: 'socket.io', args: [] },
+  'trpc-pubsub-sse': { entry: 'trpc-pubsub-sse', protocol: 'sse', args: [] },
 };
 
 /** The server entry, wire protocol and server arguments of `system` (`trpc-pubsub-proto:VARIANT` included). */

@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { writeHeapSnapshot } from 'node:v8';
 import { cpuUs, nowUs, sleep } from '../lib/clock.js';
 import { serve } from '../lib/ipc.js';
-import { makePayload, type BenchPayload } from '../lib/payload.js';
+import { makePayload, roomName, type BenchPayload } from '../lib/payload.js';
 import { profilerCommands } from '../lib/profiler.js';
 
 /** What a server entry implements. */
@@ -19,6 +19,12 @@ export interface SystemServer {
   subscribers(): number;
   /** Publishes one event to every subscriber, the way an application of this system would. */
   publish(payload: BenchPayload): void;
+  /**
+   * Publishes one event to the members of room `room` (many-channels:
+   * trpc-pubsub's keyed `room` topic, a Socket.IO room, raw-ws's room map).
+   * {@link subscribers} counts room memberships too.
+   */
+  publishRoom?(room: string, payload: BenchPayload): void;
   /** Bytes queued in userland for the most recently connected subscriber (backpressure guard). */
   buffered(): number;
   /** Stops listening. */
@@ -104,6 +110,20 @@ export async function runServer(name: string, create: (args: ServerArgs) => Prom
   const gc = (globalThis as { gc?: () => void }).gc;
 
   const publishOne = () => server.publish(makePayload(++seq));
+  let nextRoom = 0;
+  /**
+   * The publish of {@link saturate} and {@link rate}: the bench topic, or
+   * with `rooms` (many-channels) one event to each room in turn, round robin.
+   */
+  const publisherFor = (rooms: number | undefined): (() => void) => {
+    if (rooms === undefined) return publishOne;
+    const publishRoom = server.publishRoom?.bind(server);
+    if (publishRoom === undefined) throw new Error(`${name} has no rooms`);
+    return () => {
+      publishRoom(roomName(nextRoom), makePayload(++seq));
+      nextRoom = (nextRoom + 1) % rooms;
+    };
+  };
   /** Background flow of {@link flowStart}: publishes at a fixed rate until {@link flowStop}. */
   let flow: { stop: () => void; done: Promise<{ events: number; firstSeq: number; lastSeq: number; late: number }> } | undefined;
 
@@ -126,8 +146,9 @@ export async function runServer(name: string, create: (args: ServerArgs) => Prom
         return { subscribers: n };
       },
 
-      /** One event (`perTurn` events) per loop turn for `durationMs`. */
-      saturate({ durationMs, perTurn }: { durationMs: number; perTurn: number }): Promise<SaturateResult> {
+      /** One event (`perTurn` events) per loop turn for `durationMs`; with `rooms`, each to the next room. */
+      saturate({ durationMs, perTurn, rooms }: { durationMs: number; perTurn: number; rooms?: number }): Promise<SaturateResult> {
+        const publishNext = publisherFor(rooms);
         return new Promise((resolve) => {
           const measured = measuredWindow(durationMs);
           let events = 0;
@@ -143,7 +164,7 @@ export async function runServer(name: string, create: (args: ServerArgs) => Prom
               setTimeout(turn, 1);
               return;
             }
-            for (let i = 0; i < perTurn; i++) publishOne();
+            for (let i = 0; i < perTurn; i++) publishNext();
             events += perTurn;
             setImmediate(turn);
           };
@@ -151,8 +172,9 @@ export async function runServer(name: string, create: (args: ServerArgs) => Prom
         });
       },
 
-      /** `eventsPerSec` events per second for `durationMs`, each stamped when published. */
-      rate({ eventsPerSec, durationMs }: { eventsPerSec: number; durationMs: number }) {
+      /** `eventsPerSec` events per second for `durationMs`, each stamped when published; with `rooms`, each to the next room. */
+      rate({ eventsPerSec, durationMs, rooms }: { eventsPerSec: number; durationMs: number; rooms?: number }) {
+        const publishNext = publisherFor(rooms);
         return new Promise((resolve) => {
           const interval = 1e6 / eventsPerSec;
           const measured = measuredWindow(durationMs);
@@ -167,7 +189,7 @@ export async function runServer(name: string, create: (args: ServerArgs) => Prom
             }
             if (now - next > interval) late++;
             while (next <= now) {
-              publishOne();
+              publishNext();
               events++;
               next += interval;
             }

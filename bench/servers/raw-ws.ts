@@ -3,6 +3,9 @@
  * string per event to a Set of subscribers (the `ws` README's broadcast).
  * Subscribers connect to `/sub`; any other path is a publisher whose text
  * messages (`{"payload":…}`) are broadcast (client-to-client round trip).
+ * Many-channels: `/sub?rooms=r1,r2` joins those rooms of a hand-written
+ * room map (bench/lib/room-map.ts) instead; an event to a room is one
+ * string sent to each member.
  * Cross-instance: events travel through Redis pub/sub with ioredis, the
  * subscriber instance broadcasting each message string as it arrives.
  */
@@ -11,10 +14,12 @@ import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { TOPIC, type BenchPayload } from '../lib/payload.js';
+import { RoomMap } from '../lib/room-map.js';
 import { runServer } from './common.js';
 
 await runServer('raw-ws', async ({ role, redisUrl }) => {
   const subscribers = new Set<WebSocket>();
+  const rooms = new RoomMap<WebSocket>();
   let last: WebSocket | undefined;
   const http = createServer();
   const wss = new WebSocketServer({ server: http, perMessageDeflate: false, clientTracking: false });
@@ -37,7 +42,14 @@ await runServer('raw-ws', async ({ role, redisUrl }) => {
 
   wss.on('connection', (socket, req) => {
     socket.on('error', () => undefined);
-    if (req.url === '/sub') {
+    if (req.url?.startsWith('/sub?rooms=') === true) {
+      const joined = req.url.slice('/sub?rooms='.length).split(',');
+      for (const room of joined) rooms.join(room, socket);
+      last = socket;
+      socket.once('close', () => {
+        for (const room of joined) rooms.leave(room, socket);
+      });
+    } else if (req.url === '/sub') {
       subscribers.add(socket);
       last = socket;
       socket.once('close', () => subscribers.delete(socket));
@@ -52,8 +64,14 @@ await runServer('raw-ws', async ({ role, redisUrl }) => {
 
   return {
     port: (http.address() as AddressInfo).port,
-    subscribers: () => subscribers.size,
+    subscribers: () => subscribers.size + rooms.memberships,
     publish: deliver,
+    publishRoom: (room, payload) => {
+      const members = rooms.members(room);
+      if (members === undefined) return;
+      const message = JSON.stringify({ topic: room, payload });
+      for (const client of members) if (client.readyState === 1) client.send(message);
+    },
     buffered: () => last?.bufferedAmount ?? 0,
     async close() {
       pub?.disconnect();

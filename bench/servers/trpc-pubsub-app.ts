@@ -23,20 +23,23 @@ import type { ServerArgs, SystemServer } from './common.js';
  * The library: the tsc build bench/run.ts makes (BENCH_TRPC_PUBSUB), or
  * src/ through tsx with `--source`.
  */
-const lib = (await import(process.env['BENCH_TRPC_PUBSUB'] ?? 'trpc-pubsub')) as typeof TrpcPubSub;
+export const lib = (await import(process.env['BENCH_TRPC_PUBSUB'] ?? 'trpc-pubsub')) as typeof TrpcPubSub;
 const { createConsoleLogger, createPubSub, createPubSubRouter, createPubSubServer, defineTopics, topic } = lib;
 
 const payload = z.object({ seq: z.number(), t: z.number(), body: z.string() });
 
 /**
  * The bench topic, `news`, with `history: { maxEvents }` when asked (`--history N`);
- * `probe` and `flood` for bench/fairness.ts (a probe stream beside a flooding client).
+ * `probe` and `flood` for bench/fairness.ts (a probe stream beside a flooding client),
+ * `room` (keyed: one channel per room) for bench/many-channels.ts.
  */
-function benchTopics(maxEvents: number | undefined) {
+export function benchTopics(maxEvents: number | undefined) {
   return defineTopics({
     news: maxEvents === undefined ? topic({ payload }) : topic({ payload, history: { maxEvents } }),
     probe: topic({ payload }),
     flood: topic({ payload }),
+    // Many-channels (bench/many-channels.ts): one channel per room.
+    room: topic({ key: z.string().min(1).max(64), payload }),
   });
 }
 
@@ -111,6 +114,9 @@ export async function createTrpcPubSub({ redisUrl, postgresUrl, history, prefix,
       pubsub.publish('news', payload).catch(onError);
     },
     publishAcked: (payload: BenchPayload) => pubsub.publish('news', payload),
+    publishRoom: (room: string, payload: BenchPayload) => {
+      pubsub.publish('room', payload, { key: room }).catch(onError);
+    },
     buffered: () => last?.bufferedAmount ?? 0,
     async close() {
       await server.close();
