@@ -87,7 +87,7 @@ export {
   DEFAULT_SHUTDOWN_GRACE_MS,
   DEFAULT_SLOW_CONSUMER,
 } from './transport/ws/options.js';
-export type { ConnectionInfo, CreateContextOptions, ServerOptions } from './transport/ws/options.js';
+export type { ConnectionInfo, CreateContextOptions, ServerOptions, SseOptions } from './transport/ws/options.js';
 export { memoryEngine, MemoryEngine } from './engine/memory.js';
 export { MemoryPresence } from './engine/memory-presence.js';
 export { DEFAULT_PRESENCE_TTL_MS } from './core/presence.js';

@@ -19,6 +19,7 @@ import type { FramePool } from './frame-pool.js';
 import { isIterableResult, iterateResult } from './iterate.js';
 import { decodeFrame, inputWithLastEventId, parseConnectionParams, requestIdOf, wantsConnectionParams } from './messages.js';
 import type { CreateContextOptions, RateLimit } from './options.js';
+import { msUntil, refilled } from './token-bucket.js';
 import { errorShapeOf, reportError, sendResponse, type OnErrorHook } from './respond.js';
 import { tableDelete, tableEntries, tableGet, tableSet, tableSize, type RequestId, type SubscriptionTable } from './subscription-table.js';
 import { TopicSink, type SinkConnection } from './topic-sink.js';
@@ -313,7 +314,7 @@ export class Connection implements CoalescedSocket, SinkConnection {
   /** The bucket brought up to date. */
   #refill(limit: RateLimit): number {
     const now = performance.now();
-    this.#tokens = Math.min(limit.burst, this.#tokens + ((now - this.#tokensAt) * limit.requestsPerSecond) / 1000);
+    this.#tokens = refilled(limit, this.#tokens, this.#tokensAt, now);
     this.#tokensAt = now;
     return this.#tokens;
   }
@@ -329,9 +330,9 @@ export class Connection implements CoalescedSocket, SinkConnection {
     this.#paused = paused;
     this.socket.pause();
     const resumeWhenRefilled = () => {
-      const missing = 1 - this.#refill(limit);
-      if (missing > 0) {
-        paused.timer = setTimeout(resumeWhenRefilled, Math.ceil((missing * 1000) / limit.requestsPerSecond));
+      const waitMs = msUntil(limit, this.#refill(limit));
+      if (waitMs > 0) {
+        paused.timer = setTimeout(resumeWhenRefilled, waitMs);
         return;
       }
       this.#readHeld(paused.held);

@@ -9,7 +9,17 @@ import type { Logger } from '../../core/logger.js';
 import { Registry, registerMetrics, transportCounters, type TransportCounters } from '../../core/metrics.js';
 import { Connection, type ConnectionDeps } from './connection.js';
 import { hostForUrl, listenError, NOT_FOUND_RESPONSE, pathOf } from './http.js';
-import { clientIpOf, ConnectionsPerIp, FORBIDDEN_RESPONSE, originAllowed, TOO_MANY_RESPONSE, UNAVAILABLE_RESPONSE } from './upgrade-guard.js';
+import { HttpTransport } from '../http/http-transport.js';
+import {
+  clientIpOf,
+  ConnectionSlots,
+  FORBIDDEN_RESPONSE,
+  originAllowed,
+  TOO_MANY_RESPONSE,
+  UNAVAILABLE_RESPONSE,
+  type Refusal,
+} from './upgrade-guard.js';
+import { rateLimitOf } from './token-bucket.js';
 import { routerConfigOf } from './trpc-config.js';
 import { FramePool } from './frame-pool.js';
 import { KeepAlive } from './keepalive.js';
@@ -19,14 +29,13 @@ import {
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_CONNECTIONS_PER_IP,
   DEFAULT_MAX_MESSAGE_BYTES,
-  DEFAULT_RATE_LIMIT,
   DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
   DEFAULT_PATH,
   DEFAULT_SHUTDOWN_GRACE_MS,
   DEFAULT_SLOW_CONSUMER,
   type ConnectionInfo,
-  type RateLimit,
   type ServerOptions,
+  type SseOptions,
 } from './options.js';
 
 /** Health as `/health` reports it. */
@@ -35,7 +44,10 @@ export interface ServerHealth {
   status: 'ok' | 'degraded' | 'closing';
   engine: string;
   detail?: string;
+  /** Open connections: WebSockets and SSE streams. */
   connections: number;
+  /** Of those, the SSE streams (with `sse` on). */
+  sseStreams?: number;
   subscriptions: number;
   channels: number;
 }
@@ -113,9 +125,10 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
   readonly #keepAlive: KeepAlive | undefined;
   readonly #path: string;
   readonly #detach: (() => void)[] = [];
-  readonly #perIp = new ConnectionsPerIp();
-  readonly #maxConnections: number;
-  readonly #maxConnectionsPerIp: number;
+  /** Open connections as the caps count them: WebSockets and SSE streams. */
+  readonly #slots: ConnectionSlots;
+  /** tRPC over HTTP and SSE on the path (`sse`), if on. */
+  readonly #http: HttpTransport | undefined;
   /** What the transport counts (for `/metrics`), shared with every connection. */
   readonly #counters: TransportCounters = transportCounters();
   /** Where `/metrics` reads from: the app's registry, or one of the server's own. */
@@ -160,15 +173,15 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
       core: core.counters,
       transport: this.#counters,
       latency: core.latency,
-      connections: () => this.#connections.size,
+      connections: () => this.#slots.open,
       subscriptions: () => core.health(),
       broker: () => {
         const health = core.health();
         return { engine: health.engine, up: health.status === 'ok' };
       },
     });
-    this.#maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
-    this.#maxConnectionsPerIp = options.maxConnectionsPerIp ?? DEFAULT_MAX_CONNECTIONS_PER_IP;
+    this.#slots = new ConnectionSlots(options.maxConnections ?? DEFAULT_MAX_CONNECTIONS, options.maxConnectionsPerIp ?? DEFAULT_MAX_CONNECTIONS_PER_IP);
+    this.#http = options.sse === undefined || options.sse === false ? undefined : this.#httpTransport(options.sse === true ? {} : options.sse);
     const keepAlive = { ...DEFAULT_KEEPALIVE, ...options.keepAlive };
     if (keepAlive.enabled) this.#keepAlive = new KeepAlive(() => this.#connections, keepAlive.pingMs, keepAlive.pongWaitMs);
   }
@@ -178,9 +191,9 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
     return this.#state;
   }
 
-  /** Open connections. */
+  /** Open connections: WebSockets, and SSE streams with `sse` on. */
   get connectionCount(): number {
-    return this.#connections.size;
+    return this.#slots.open;
   }
 
   /** Distinct shared frame prefixes alive (a measure of fan-out sharing; 0 when idle). */
@@ -190,7 +203,8 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
 
   /**
    * Starts a standalone HTTP server answering WebSocket upgrades on `path`,
-   * `GET /health` and `GET /metrics`.
+   * `GET /health` and `GET /metrics` (see {@link handleHttp}), and with
+   * `sse` tRPC's HTTP requests and SSE streams on `path/…`.
    * @throws Error with `code` `'EADDRINUSE'` (or `'EACCES'`, …, as Node
    * reports it) and a one-line message naming the address, the cause
    * attached, when the port cannot be bound.
@@ -228,7 +242,9 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
    * not allowed), `429` (too many connections from the IP), `503`
    * (`maxConnections` reached, or shutting down). After `close()`, upgrades
    * on `path` keep getting `503` while the HTTP server runs and nothing
-   * else listens; the listener goes when the HTTP server closes.
+   * else listens; the listener goes when the HTTP server closes. HTTP
+   * requests (the endpoints, and with `sse` tRPC's on `path/…`) reach the
+   * server through {@link handleHttp}, called from the app's handler.
    */
   attach(server: Server): void {
     const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -238,9 +254,9 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
         return;
       }
       const ip = clientIpOf(req, this.#options.trustProxy ?? false);
-      const refusal = this.#refusalOf(req, ip);
+      const refusal = this.#admit(req, ip, true);
       if (refusal !== undefined) {
-        socket.end(refusal);
+        socket.end(UPGRADE_REFUSALS[refusal]);
         return;
       }
       this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws, req, socket as Socket, ip));
@@ -254,28 +270,53 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
     this.#detach.push(detach);
   }
 
-  /** The HTTP answer refusing upgrade `req` from client `ip`, or `undefined` to accept it. */
-  #refusalOf(req: IncomingMessage, ip: string): string | undefined {
-    if (this.#closing !== undefined) {
-      this.#counters.refused.closing++;
-      return UNAVAILABLE_RESPONSE;
+  /**
+   * Why request `req` from client `ip` is refused (counted and logged), or
+   * `undefined` to accept it; `connection`: it would open a connection (an
+   * upgrade, an SSE stream), which the caps count.
+   */
+  readonly #admit = (req: IncomingMessage, ip: string, connection: boolean): Refusal | undefined => {
+    const refusal = this.#refusalOf(req, ip, connection);
+    if (refusal === undefined) return undefined;
+    this.#counters.refused[refusal]++;
+    if (refusal !== 'closing') {
+      const { maxConnections, maxConnectionsPerIp } = this.#slots;
+      const fields = { ip, origin: req.headers.origin, host: req.headers.host, maxConnections, maxConnectionsPerIp };
+      this.#logger.debug(`refused ${req.headers.upgrade === undefined ? 'an HTTP request' : 'an upgrade'}: ${refusal}`, fields);
     }
-    if (!originAllowed(req, this.#options.allowedOrigins ?? 'same-origin')) {
-      this.#counters.refused.origin++;
-      this.#logger.debug('refused an upgrade from a foreign origin', { origin: req.headers.origin, host: req.headers.host });
-      return FORBIDDEN_RESPONSE;
-    }
-    if (this.#connections.size >= this.#maxConnections) {
-      this.#counters.refused.maxConnections++;
-      this.#logger.debug('refused an upgrade: maxConnections reached', { maxConnections: this.#maxConnections });
-      return UNAVAILABLE_RESPONSE;
-    }
-    if (this.#perIp.count(ip) >= this.#maxConnectionsPerIp) {
-      this.#counters.refused.maxConnectionsPerIp++;
-      this.#logger.debug('refused an upgrade: maxConnectionsPerIp reached', { ip, maxConnectionsPerIp: this.#maxConnectionsPerIp });
-      return TOO_MANY_RESPONSE;
-    }
-    return undefined;
+    return refusal;
+  };
+
+  #refusalOf(req: IncomingMessage, ip: string, connection: boolean): Refusal | undefined {
+    if (this.#closing !== undefined) return 'closing';
+    if (!originAllowed(req, this.#options.allowedOrigins ?? 'same-origin')) return 'origin';
+    return connection ? this.#slots.refusalOf(ip) : undefined;
+  }
+
+  /** The HTTP transport `sse` asks for, sharing the caps, counters and context hooks of the WebSockets. */
+  #httpTransport(sse: SseOptions): HttpTransport {
+    if (sse.retryMs !== undefined && !(Number.isInteger(sse.retryMs) && sse.retryMs >= 0)) throw new RangeError('sse.retryMs needs a whole number of milliseconds >= 0');
+    const options = this.#options;
+    const deps = this.#connectionDeps;
+    return new HttpTransport({
+      router: options.router,
+      config: deps.config,
+      path: this.#path,
+      createContext: deps.createContext,
+      sessionExpiresAt: deps.sessionExpiresAt,
+      maxBodySize: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+      maxBatchSize: deps.maxBatchSize,
+      maxBufferedBytes: deps.maxBufferedBytes,
+      rateLimit: deps.rateLimit,
+      allowedOrigins: options.allowedOrigins ?? 'same-origin',
+      retryMs: sse.retryMs,
+      counters: this.#counters,
+      logger: this.#logger,
+      onError: options.onError,
+      slots: this.#slots,
+      clientIpOf: (req) => clientIpOf(req, options.trustProxy ?? false),
+      admit: this.#admit,
+    });
   }
 
   /**
@@ -283,10 +324,18 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
    * `GET /readyz` (readiness: 200 when serving and the broker answers a
    * round trip, else 503 with the cause), `GET /health` (JSON counts, 503
    * when degraded or closing), `GET /metrics` (Prometheus text) and
-   * `GET /topics` (`{ topics }`, from `pubsub.describe()`). Returns false
-   * for other requests, so it can sit in front of an app's own handler.
+   * `GET /topics` (`{ topics }`, from `pubsub.describe()`); with `sse`,
+   * tRPC's HTTP protocol on `path` and `path/…` (queries, mutations, SSE
+   * subscriptions; any method), behind the same guards as an upgrade
+   * (`403`, `429`, `503` with a tRPC error body). Returns false for other
+   * requests, so it can sit in front of an app's own handler.
    */
   handleHttp(req: IncomingMessage, res: ServerResponse): boolean {
+    return this.#serveEndpoint(req, res) || (this.#http?.handle(req, res) ?? false);
+  }
+
+  /** Answers `req` if it is for one of the endpoints {@link handleHttp} lists (they come before tRPC's paths). */
+  #serveEndpoint(req: IncomingMessage, res: ServerResponse): boolean {
     const path = pathOf(req);
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
     if (path === '/healthz') {
@@ -342,10 +391,11 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
     const health: ServerHealth = {
       status: this.#closing !== undefined ? 'closing' : core.status,
       engine: core.engine,
-      connections: this.#connections.size,
+      connections: this.#slots.open,
       subscriptions: core.subscriptions,
       channels: core.channels,
     };
+    if (this.#http !== undefined) health.sseStreams = this.#http.streamCount;
     if (core.detail !== undefined) health.detail = core.detail;
     return health;
   }
@@ -366,9 +416,11 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
   }
 
   /**
-   * Graceful shutdown: refuses new connections, tells clients to reconnect
-   * elsewhere, waits up to `shutdownGraceMs` for them to leave, closes the
-   * rest with 1001, and releases every listener and timer. Does not close the
+   * Graceful shutdown: refuses new connections (and HTTP requests on
+   * `path`: `503`), ends the SSE streams at once (their `EventSource`
+   * reconnects, elsewhere behind a balancer), tells WebSocket clients to
+   * reconnect elsewhere, waits up to `shutdownGraceMs` for them to leave,
+   * closes the rest with 1001, and releases every listener and timer. Does not close the
    * pubsub (it may outlive the server). Safe to call twice.
    */
   close(): Promise<void> {
@@ -387,6 +439,8 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
 
   async #close(): Promise<void> {
     this.#keepAlive?.stop();
+    // SSE has no reconnect notice: ending a stream is one (the EventSource comes back, to another instance).
+    this.#http?.endStreams('server shutting down');
     // The port stays bound until the connections are gone, answering 503 (upgrades and HTTP), not ECONNREFUSED.
     if (this.#connections.size > 0) {
       this.broadcastReconnectNotification();
@@ -406,6 +460,7 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
     }
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
     this.#wss.removeAllListeners();
+    this.#http?.close();
     // An app's registry may get this server's successor's metrics.
     if (this.#options.metrics?.registry !== undefined) this.#unregisterMetrics();
   }
@@ -434,7 +489,7 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
     }
     const connection = new Connection(this.#nextId++, socket, raw, req, this.#connectionDeps);
     connection.clientIp = ip;
-    this.#perIp.add(ip);
+    this.#slots.add(ip);
     this.#connections.add(connection);
     this.#counters.connectionsOpened++;
     if (options.onConnect !== undefined) {
@@ -447,7 +502,7 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
 
   readonly #onClosed = (connection: Connection, code: number, reason: Buffer): void => {
     this.#connections.delete(connection);
-    this.#perIp.remove(connection.clientIp);
+    this.#slots.remove(connection.clientIp);
     if (this.#connections.size === 0) for (const waiter of [...this.#allClosedWaiters]) waiter();
     const info = this.#disconnectInfo.get(connection);
     if (info === undefined) return;
@@ -464,13 +519,13 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
   }
 }
 
-/** The request bucket `rateLimit` asks for (`undefined`: off). */
-function rateLimitOf(option: RateLimit | false | undefined): ConnectionDeps['rateLimit'] {
-  const limit = option ?? DEFAULT_RATE_LIMIT;
-  if (limit === false) return undefined;
-  if (!(limit.requestsPerSecond > 0) || !(limit.burst >= 1)) throw new RangeError('rateLimit needs requestsPerSecond > 0 and burst >= 1');
-  return { requestsPerSecond: limit.requestsPerSecond, burst: limit.burst };
-}
+/** How each guard's refusal of an upgrade is written on the raw socket. */
+const UPGRADE_REFUSALS: Record<Refusal, string> = {
+  closing: UNAVAILABLE_RESPONSE,
+  origin: FORBIDDEN_RESPONSE,
+  maxConnections: UNAVAILABLE_RESPONSE,
+  maxConnectionsPerIp: TOO_MANY_RESPONSE,
+};
 
 /**
  * Creates the WebSocket server for a pubsub and router.

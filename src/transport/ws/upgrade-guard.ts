@@ -1,7 +1,8 @@
 /**
- * What an upgrade must pass before it becomes a connection: the origin
- * allow-list (against cross-site WebSocket hijacking), the total and
- * per-IP connection caps, and the answers for those refused.
+ * What an upgrade (or, with `sse`, an HTTP request) must pass before it
+ * becomes a connection: the origin allow-list (against cross-site
+ * WebSocket hijacking), the total and per-IP connection caps shared by
+ * WebSockets and SSE streams, and the answers for those refused.
  * @module
  */
 import type { IncomingMessage } from 'node:http';
@@ -48,7 +49,8 @@ export function originAllowed(req: IncomingMessage, allowed: AllowedOrigins): bo
   return allowed.some((entry) => (typeof entry === 'string' ? entry === origin : entry.test(origin)));
 }
 
-function sameOrigin(origin: string, host: string | undefined): boolean {
+/** Whether `origin` (an `Origin` header) names the host the request was sent to (its `Host`). */
+export function sameOrigin(origin: string, host: string | undefined): boolean {
   if (host === undefined) return false;
   try {
     return new URL(origin).host === host.toLowerCase();
@@ -81,5 +83,48 @@ export class ConnectionsPerIp {
   /** Distinct IPs with open connections. */
   get size(): number {
     return this.#counts.size;
+  }
+}
+
+/** Why a request was refused before it became a connection (each has its `refused` counter). */
+export type Refusal = 'closing' | 'origin' | 'maxConnections' | 'maxConnectionsPerIp';
+
+/**
+ * The open connections the caps count, WebSockets and SSE streams alike:
+ * `maxConnections` in all, `maxConnectionsPerIp` per client IP.
+ */
+export class ConnectionSlots {
+  readonly #perIp = new ConnectionsPerIp();
+  #open = 0;
+
+  constructor(
+    /** Most open connections. */
+    readonly maxConnections: number,
+    /** Most open connections from one client IP. */
+    readonly maxConnectionsPerIp: number,
+  ) {}
+
+  /** Open connections (WebSockets and SSE streams). */
+  get open(): number {
+    return this.#open;
+  }
+
+  /** Which cap one more connection from `ip` would pass, or `undefined` when it fits. */
+  refusalOf(ip: string): 'maxConnections' | 'maxConnectionsPerIp' | undefined {
+    if (this.#open >= this.maxConnections) return 'maxConnections';
+    if (this.#perIp.count(ip) >= this.maxConnectionsPerIp) return 'maxConnectionsPerIp';
+    return undefined;
+  }
+
+  /** A connection from `ip` opened. */
+  add(ip: string): void {
+    this.#open++;
+    this.#perIp.add(ip);
+  }
+
+  /** A connection from `ip` closed. */
+  remove(ip: string): void {
+    this.#open--;
+    this.#perIp.remove(ip);
   }
 }
