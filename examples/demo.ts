@@ -10,7 +10,6 @@ import { once } from 'node:events';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { createPubSubServer, type Engine, type Logger, type PubSubServer } from 'trpc-pubsub';
 import type { WebSocket } from 'ws';
 import { serveStatic } from './demo-static.js';
@@ -97,35 +96,24 @@ export async function startDemo(options: StartDemoOptions = {}): Promise<Demo> {
   const server = createPubSubServer({
     pubsub,
     router,
+    // The second transport: an EventSource whose stream ended comes back after half a second (not the browsers' 3 s).
+    sse: { retryMs: 500 },
     createContext: ({ res, info }) => {
       const name = nameFrom(info.connectionParams);
       if ('terminate' in res) track(name, res, (done) => res.once('close', done));
       else if (res.socket !== null && (info as { type?: string }).type === 'subscription') {
-        // An SSE stream, once createPubSubServer serves HTTP too (its `sse` option).
+        // An SSE stream (the `sse` option): until its response ends.
         track(name, res.socket, (done) => res.once('close', done));
       }
       return { name };
     },
   });
-  const trpcHttp = createHTTPHandler({
-    router,
-    basePath: '/trpc/',
-    createContext: ({ req, res, info }) => {
-      const name = nameFrom(info.connectionParams);
-      // Until the stream's response ends (its keep-alive socket may carry other requests after it).
-      if (info.type === 'subscription') track(name, req.socket, (done) => res.once('close', done));
-      return { name };
-    },
-  });
-
   let triggered = 0;
   const http = createServer((req, res) => {
-    if (server.handleHttp(req, res)) return; // GET /health, /healthz, /readyz, /topics, /metrics
+    // GET /health, /healthz, /readyz, /topics, /metrics, and tRPC over HTTP on /trpc/…: queries, mutations
+    // (httpBatchLink) and SSE subscriptions (httpSubscriptionLink), with the WebSocket side's limits.
+    if (server.handleHttp(req, res)) return;
     const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname.startsWith('/trpc/')) {
-      void trpcHttp(req, res); // queries, mutations (httpBatchLink) and SSE subscriptions (httpSubscriptionLink)
-      return;
-    }
     if (req.method === 'GET' && url.pathname === '/trigger') {
       const publishing =
         url.searchParams.get('topic') === 'tick' ? pubsub.publish('tick') : pubsub.publish('news', { title: `Triggered #${++triggered}` });

@@ -27,11 +27,11 @@ export interface CoreCounters {
 export interface TransportCounters {
   /** Connections accepted. */
   connectionsOpened: number;
-  /** Upgrades refused, by reason. */
+  /** Upgrades and HTTP requests refused, by reason. */
   refused: { closing: number; origin: number; maxConnections: number; maxConnectionsPerIp: number };
-  /** Requests refused by the per-connection request limit (`TOO_MANY_REQUESTS`). */
+  /** Requests refused by the request limit (`TOO_MANY_REQUESTS`; per WebSocket connection, per client IP over HTTP). */
   rateLimited: number;
-  /** Connections closed with 4429 (over the output budget). */
+  /** Connections closed with 4429, and SSE streams ended, over the output budget. */
   slowConsumerCloses: number;
   /** Event frames not written because their connection was over its output budget (the client resumes from history). */
   dropped: number;
@@ -121,11 +121,11 @@ export function registerMetrics(registry: Registry, sources: MetricSources): () 
     track(name);
   };
   const { core, transport } = sources;
-  gauge('trpc_pubsub_connections', 'Open WebSocket connections.', sources.connections);
+  gauge('trpc_pubsub_connections', 'Open connections (WebSockets and SSE streams).', sources.connections);
   counter('trpc_pubsub_connections_total', 'Connections accepted since start.', () => transport.connectionsOpened);
   new Counter({
     name: 'trpc_pubsub_connections_refused_total',
-    help: 'Upgrades refused, by reason (closing, origin, max_connections, max_connections_per_ip).',
+    help: 'Upgrades and HTTP requests refused, by reason (closing, origin, max_connections, max_connections_per_ip).',
     labelNames: ['reason'],
     registers: [registry],
     collect() {
@@ -145,8 +145,8 @@ export function registerMetrics(registry: Registry, sources: MetricSources): () 
   counter('trpc_pubsub_publish_failures_total', 'Publishes the engine refused or that timed out.', () => core.publishFailures);
   counter('trpc_pubsub_delivered_total', 'Events handed to local subscribers (one per subscriber per event).', () => core.delivered);
   counter('trpc_pubsub_dropped_total', 'Event frames not written because their connection was over its output budget (it is closed with 4429 and resumes).', () => transport.dropped);
-  counter('trpc_pubsub_slow_consumer_closes_total', 'Connections closed with 4429 (output budget exceeded).', () => transport.slowConsumerCloses);
-  counter('trpc_pubsub_rate_limited_total', 'Requests refused with TOO_MANY_REQUESTS by the per-connection request limit.', () => transport.rateLimited);
+  counter('trpc_pubsub_slow_consumer_closes_total', 'Connections closed with 4429 and SSE streams ended (output budget exceeded).', () => transport.slowConsumerCloses);
+  counter('trpc_pubsub_rate_limited_total', 'Requests refused with TOO_MANY_REQUESTS by the request limit (per WebSocket connection, per client IP over HTTP).', () => transport.rateLimited);
   counter('trpc_pubsub_replayed_total', 'Events replayed from history to resuming subscribers.', () => core.replayed);
   counter('trpc_pubsub_gaps_total', 'Gap signals sent to subscribers.', () => core.gaps);
   new Gauge({
