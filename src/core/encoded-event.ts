@@ -11,6 +11,8 @@ export class EncodedEvent {
   #wire: WireEvent | undefined;
   #memoOwner: object | undefined;
   #memo: unknown;
+  #memoOwner2: object | undefined;
+  #memo2: unknown;
 
   constructor(
     /** The event as server code sees it. */
@@ -29,13 +31,17 @@ export class EncodedEvent {
   /**
    * A transport's serialized form of this event, made by `make` the first
    * time `owner` (a transport's encoder) asks and kept for the next
-   * subscribers. One slot: a second owner replaces the first.
+   * subscribers. Two slots (WebSocket frames and SSE frames of one event
+   * both stay); a third owner replaces the older.
    */
   memo<T>(owner: object, make: (event: EncodedEvent) => T): T {
-    if (this.#memoOwner !== owner) {
-      this.#memo = make(this);
-      this.#memoOwner = owner;
-    }
-    return this.#memo as T;
+    if (this.#memoOwner === owner) return this.#memo as T;
+    if (this.#memoOwner2 === owner) return this.#memo2 as T;
+    const made = make(this);
+    this.#memoOwner2 = this.#memoOwner;
+    this.#memo2 = this.#memo;
+    this.#memoOwner = owner;
+    this.#memo = made;
+    return made;
   }
 }

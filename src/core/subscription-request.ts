@@ -40,6 +40,24 @@ export class SubscriptionRequest implements AsyncIterable<TrackedItem> {
   }
 }
 
+/** The procedures whose every result is a {@link SubscriptionRequest} (the topics' `events`, `allTopics.events`). */
+const TOPIC_SUBSCRIPTIONS = new WeakSet<object>();
+
+/** Marks `procedure` as one that always resolves to a {@link SubscriptionRequest} (or throws); returns it. */
+export function markTopicSubscription<T extends object>(procedure: T): T {
+  TOPIC_SUBSCRIPTIONS.add(procedure);
+  return procedure;
+}
+
+/**
+ * Whether `procedure` (from `router._def.procedures`) is a topic
+ * subscription: a transport may then serve it on its own fast path
+ * before calling it (an HTTP transport picks its stream format first).
+ */
+export function isTopicSubscription(procedure: unknown): boolean {
+  return typeof procedure === 'function' || (typeof procedure === 'object' && procedure !== null) ? TOPIC_SUBSCRIPTIONS.has(procedure as object) : false;
+}
+
 /** Whether a procedure's result is a topic subscription a transport can serve on its fast path. */
 export function isSubscriptionRequest(value: unknown): value is SubscriptionRequest {
   return value instanceof SubscriptionRequest;

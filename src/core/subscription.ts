@@ -28,8 +28,8 @@ export const SubscriptionState = { STARTING: 0, LIVE: 1, CLOSED: 2 } as const;
 /** One of {@link SubscriptionState}'s values. */
 export type SubscriptionState = (typeof SubscriptionState)[keyof typeof SubscriptionState];
 
-/** Where a subscription comes from: a WebSocket client, a tRPC caller or other adapter, or server code. */
-export type SubscriptionOrigin = 'websocket' | 'trpc' | 'server';
+/** Where a subscription comes from: a WebSocket client, an SSE stream of the server's HTTP transport, a tRPC caller or other adapter, or server code. */
+export type SubscriptionOrigin = 'websocket' | 'sse' | 'trpc' | 'server';
 
 /** A subscription that began or ended, as the `onSubscribe`/`onUnsubscribe` hooks see it. */
 export interface SubscriptionInfo {

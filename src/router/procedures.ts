@@ -11,7 +11,7 @@ import { ALL_TOPICS, EVENT_ID_PATTERN, EVENTS_PROCEDURE, PRESENCE_PROCEDURE, PUB
 import type { PubSubCore } from '../core/core.js';
 import type { PubSub } from '../core/pubsub.js';
 import { topicScope, type SubscriptionScope } from '../core/scope.js';
-import { SubscriptionRequest } from '../core/subscription-request.js';
+import { markTopicSubscription, SubscriptionRequest } from '../core/subscription-request.js';
 import { MAX_TOPIC_CURSOR_LENGTH, TOPIC_CURSOR_PREFIX } from '../core/topic-cursor.js';
 import type { CheckedTopic } from '../core/validate.js';
 import type { TopicRecord } from '../core/topics.js';
@@ -68,7 +68,7 @@ export function topicProcedures<TTopics extends TopicRecord>(
     };
   }
   record[ALL_TOPICS] = {
-    [EVENTS_PROCEDURE]: base
+    [EVENTS_PROCEDURE]: markTopicSubscription(base
       .input(readable(z.strictObject({ lastEventId: allTopicsLastEventIdSchema, last: lastSchema }).optional(), `${ALL_TOPICS}.${EVENTS_PROCEDURE}`))
       .subscription(
         async ({
@@ -83,7 +83,7 @@ export function topicProcedures<TTopics extends TopicRecord>(
           const allowed = await core.authorizer.allowedTopics(ctx);
           return new SubscriptionRequest(core, ALL_TOPICS_SCOPE, ctx, signal, allowed, input?.lastEventId, input?.last);
         },
-      ),
+      )),
   };
   return record as TopicProceduresRecord<TTopics>;
 }
@@ -118,7 +118,7 @@ function eventsProcedure(base: AnyBaseProcedure, core: PubSubCore, topic: Checke
   const keyed = topic.key !== undefined;
   // Scopes are read-only: subscriptions without a key share one (no object per subscriber).
   const keylessScope = topicScope(name, keyed, undefined);
-  return base.input(readable(input, `${name}.${EVENTS_PROCEDURE}`)).subscription(
+  return markTopicSubscription(base.input(readable(input, `${name}.${EVENTS_PROCEDURE}`)).subscription(
     async ({
       ctx,
       input: parsed,
@@ -134,7 +134,7 @@ function eventsProcedure(base: AnyBaseProcedure, core: PubSubCore, topic: Checke
       await core.authorizer.check({ ctx, topic: name, key, action: 'subscribe' });
       return new SubscriptionRequest(core, scope, ctx, signal, undefined, parsed?.lastEventId, parsed?.last);
     },
-  );
+  ));
 }
 
 function publishProcedure(base: AnyBaseProcedure, core: PubSubCore, topic: CheckedTopic) {

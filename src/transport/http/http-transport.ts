@@ -22,6 +22,8 @@ import { IpBuckets } from './ip-buckets.js';
 import { writeRefusal, type HttpRefusal } from './refusal.js';
 import { targetOf, type RequestTarget } from './request-target.js';
 import { SseStream, type StreamEnd } from './sse-stream.js';
+import { serveTopicStream, SseEventEncoder } from './topic-stream.js';
+import { isTopicSubscription } from '../../core/subscription-request.js';
 
 /** Everything the HTTP transport shares with its server. */
 export interface HttpTransportDeps {
@@ -65,6 +67,8 @@ const REFUSALS: Record<Refusal, HttpRefusal> = {
 /** tRPC over HTTP and SSE on the server's path (see the module comment). */
 export class HttpTransport {
   readonly #streams = new Set<SseStream>();
+  /** Each event's SSE text, made once for every stream that gets it. */
+  readonly #encoder: SseEventEncoder;
   readonly #buckets: IpBuckets | undefined;
   readonly #onClosed = (stream: SseStream): void => {
     this.#streams.delete(stream);
@@ -73,6 +77,7 @@ export class HttpTransport {
 
   constructor(private readonly deps: HttpTransportDeps) {
     if (deps.rateLimit !== undefined) this.#buckets = new IpBuckets(deps.rateLimit);
+    this.#encoder = new SseEventEncoder(deps.config);
   }
 
   /** Open SSE streams. */
@@ -105,6 +110,19 @@ export class HttpTransport {
     }
     if (!this.#takeTokens(req, res, ip, target)) return true;
     const stream = target.stream ? this.#open(res, ip) : undefined;
+    const topic = stream === undefined || req.method !== 'GET' ? undefined : topicSubscriptionAt(deps.router, deps.config, target.procedurePath);
+    if (topic !== undefined) {
+      // A topic subscription: the fast path (one text per event for every SSE subscriber), same protocol as tRPC's.
+      void serveTopicStream(req, res, topic.path, topic.procedure, {
+        router: deps.router,
+        config: deps.config,
+        encoder: this.#encoder,
+        logger: deps.logger,
+        onError: deps.onError,
+        createContext: (info) => this.#createContext({ req, res, info: info as unknown as CreateContextOptions['info'] }, stream),
+      });
+      return true;
+    }
     void nodeHTTPRequestHandler<AnyTRPCRouter, IncomingMessage, ServerResponse>({
       router: deps.router,
       req,
@@ -178,4 +196,23 @@ export class HttpTransport {
     }
     return ctx;
   }
+}
+
+/**
+ * The topic subscription at `procedurePath` (URL-encoded, as in the URL),
+ * when the router has one there and SSE subscriptions are on; `undefined`
+ * for anything else (tRPC's adapter serves it).
+ */
+function topicSubscriptionAt(router: AnyTRPCRouter, config: RouterConfig, procedurePath: string): { path: string; procedure: unknown } | undefined {
+  if ((config.sse as { enabled?: boolean } | undefined)?.enabled === false) return undefined;
+  let path: string;
+  try {
+    path = decodeURIComponent(procedurePath);
+  } catch {
+    return undefined;
+  }
+  const procedures = router._def.procedures as Record<string, unknown>;
+  if (!Object.hasOwn(procedures, path)) return undefined;
+  const procedure = procedures[path];
+  return isTopicSubscription(procedure) ? { path, procedure } : undefined;
 }
