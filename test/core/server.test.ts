@@ -23,7 +23,8 @@ import WebSocket from 'ws';
 import { describe, expect, it, vi } from 'vitest';
 import { listen, pubsubClient, rawClient, reply, STOCK_CLIENT_MOVES_ON_NOTICE, STOCK_CLIENT_VERSION, stockClient, upgradeStatus } from '../fixtures/clients.js';
 import { deferred, gateQueue } from '../fixtures/inbox.js';
-import type { TestRouter } from '../fixtures/app.js';
+import { createTestRouter, topics, type TestRouter } from '../fixtures/app.js';
+import { leave } from '../fixtures/leftovers.js';
 import { buggyRecorder, expectIdle, idleState, recordingLogger, startServer } from '../fixtures/server.js';
 
 const t = initTRPC.create();
@@ -289,6 +290,43 @@ describe('graceful shutdown', () => {
     expect(srv.server.state).toBe('closed');
     await srv.close();
     expect(srv.server.state).toBe('closed');
+  });
+
+  it('with reconnectNotice: false, closes every socket with 1001 at once, and a stock client comes back to the next server once and resumes', async () => {
+    await using leaving = await startServer({ server: { reconnectNotice: false, shutdownGraceMs: 10_000 } });
+    const port = Number(new URL(leaving.url).port);
+    const client = stockClient(leaving.url);
+    const news = listen(client.trpc.news.events, undefined);
+    await news.started;
+    const started = Date.now();
+    await leaving.server.close(); // the server only (the fixture's close() would close its clients first)
+    expect(Date.now() - started).toBeLessThan(2000); // no grace to wait out
+    expect(leaving.disconnects).toHaveLength(1); // 1001 (or 1005 when tRPC < 11.25's own close crosses it)
+
+    // The next server on the same port (a restart, or the next instance behind the load balancer).
+    const pubsub = createPubSub({ topics, logger: silentLogger });
+    const next = createPubSubServer({ pubsub, router: createTestRouter(pubsub), keepAlive: { enabled: false } });
+    await next.listen({ port });
+    leave(async () => {
+      await next.close();
+      await pubsub.close();
+    });
+    await vi.waitFor(() => expect(pubsub.health().subscriptions).toBe(1), { timeout: 5000 });
+    await pubsub.publish('news', { title: 'on the next server' });
+    expect((await news.data.next()).data.payload.title).toBe('on the next server');
+    // One move, not a loop: the next server keeps the one connection it got.
+    await news.data.nothing(300);
+    expect(next.connectionCount).toBe(1);
+    expect(next.health().connections).toBe(1);
+  });
+
+  // Why `reconnectNotice: false` exists: README, Compatibility.
+  it.runIf(!STOCK_CLIENT_MOVES_ON_NOTICE)(`shows the stock client before tRPC 11.25 (installed ${STOCK_CLIENT_VERSION}) reconnecting again and again after a reconnect notice`, async () => {
+    await using srv = await startServer();
+    const client = stockClient(srv.url);
+    await listen(client.trpc.news.events, undefined).started;
+    srv.server.broadcastReconnectNotification();
+    await vi.waitFor(() => expect(srv.connections.length).toBeGreaterThan(10), { timeout: 3000 });
   });
 
   it('tells clients to reconnect, then closes them with 1001; close() twice is fine', async () => {

@@ -179,6 +179,18 @@ export interface ServerOptions<TRouter extends AnyTRPCRouter> {
    */
   shutdownGraceMs?: number;
   /**
+   * Whether `close()` first sends tRPC's reconnect notice
+   * (`{"id":null,"method":"reconnect"}`) and waits `shutdownGraceMs` for
+   * clients to move. `@trpc/client` 11.25 and later move without the
+   * subscriber noticing; before 11.25 the stock wsClient closes its old
+   * socket at once and, when that socket's close event arrives after the
+   * new one opened, reconnects again and again (README, Compatibility).
+   * `false`: `close()` closes every socket with 1001 at once; clients
+   * reconnect (elsewhere) once and resume from `lastEventId`.
+   * @default true
+   */
+  reconnectNotice?: boolean;
+  /**
    * Requests (queries, mutations such as publishes, subscription starts;
    * not `subscription.stop`, not keepalive) one connection may send: a
    * token bucket. A request past it is answered `TOO_MANY_REQUESTS`, and

@@ -443,9 +443,10 @@ export class PubSubServer<TRouter extends AnyTRPCRouter> {
     this.#http?.endStreams('server shutting down');
     // The port stays bound until the connections are gone, answering 503 (upgrades and HTTP), not ECONNREFUSED.
     if (this.#connections.size > 0) {
-      this.broadcastReconnectNotification();
-      const grace = this.#options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
-      await this.#allClosedWithin(grace);
+      if (this.#options.reconnectNotice !== false) {
+        this.broadcastReconnectNotification();
+        await this.#allClosedWithin(this.#options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS);
+      }
       for (const connection of this.#connections) connection.close(CloseCode.GoingAway, 'server shutting down');
       await this.#allClosedWithin(1000);
       for (const connection of this.#connections) connection.terminate();
