@@ -98,6 +98,9 @@ export async function startDemo(options: StartDemoOptions = {}): Promise<Demo> {
     router,
     // The second transport: an EventSource whose stream ended comes back after half a second (not the browsers' 3 s).
     sse: { retryMs: 500 },
+    // The page's clients are tRPC 11.22 (what @trpc/tanstack-react-query 11.22.1 needs): they loop reconnecting after a
+    // reconnect notice, so a shutdown closes their sockets at once instead; they come back (elsewhere) and resume.
+    reconnectNotice: false,
     createContext: ({ res, info }) => {
       const name = nameFrom(info.connectionParams);
       if ('terminate' in res) track(name, res, (done) => res.once('close', done));
