@@ -106,6 +106,8 @@ describe('examples/, copied into an app that installs the tarball', () => {
         fastify: '^5',
         // examples/auth-server.ts verifies JWTs with jose.
         jose: '^6',
+        // examples/split-link-client.ts gives httpSubscriptionLink an EventSource in Node.
+        eventsource: '^3',
         // examples/app.ts imports trpc-pubsub/redis when REDIS_URL is set, so its types need the Redis peers.
         ioredis: '^5',
         'graphql-redis-subscriptions': '^2.7.0',
