@@ -6,7 +6,7 @@
  * published meanwhile, a reconnect that comes too late shows a gap, and SSE
  * mode does the same as WebSocket. No page logs a console error.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
@@ -19,6 +19,8 @@ import { buildWebApp, demoUrl, launchBrowser, openDemoPage, PAGE_TIMEOUT_MS, req
 /** Messages each room keeps in this suite: small, so that a gap is cheap to cause. */
 const CHAT_HISTORY = 5;
 const SCREENSHOT = fileURLToPath(new URL('../../docs/demo.png', import.meta.url));
+/** Every run's screenshot (`.scratch/` is not tracked). */
+const RUN_SCREENSHOT = fileURLToPath(new URL('../../.scratch/demo.png', import.meta.url));
 const VIEWPORT = { width: 900, height: 560 };
 
 describe.skipIf(SKIP_REASON !== undefined)(`the demo web app in a real browser${SKIP_REASON ? ` (skipped: ${SKIP_REASON})` : ''}`, () => {
@@ -60,11 +62,11 @@ describe.skipIf(SKIP_REASON !== undefined)(`the demo web app in a real browser${
   });
 
   /**
-   * docs/demo.png: the two pages side by side. Written when missing or with
-   * UPDATE_DEMO_SCREENSHOT=1, so that a test run leaves the tracked file alone.
+   * The two pages side by side, saved by every run to .scratch/demo.png, and
+   * to the README's docs/demo.png when it is missing or with
+   * UPDATE_DEMO_SCREENSHOT=1 (a test run leaves the tracked file alone).
    */
   const saveScreenshot = async (left: DemoPage, right: DemoPage) => {
-    if (existsSync(SCREENSHOT) && process.env['UPDATE_DEMO_SCREENSHOT'] !== '1') return;
     for (const page of [left, right]) {
       await expect.poll(() => page.page.locator('[data-testid=tick]').count(), { timeout: PAGE_TIMEOUT_MS }).toBeGreaterThan(0);
     }
@@ -72,9 +74,14 @@ describe.skipIf(SKIP_REASON !== undefined)(`the demo web app in a real browser${
     const sheet = await browser.newPage({ viewport: { width: 2 * VIEWPORT.width + 12, height: VIEWPORT.height } });
     const img = (png: Buffer) => `<img src="data:image/png;base64,${png.toString('base64')}" width="${VIEWPORT.width}" height="${VIEWPORT.height}">`;
     await sheet.setContent(`<body style="margin:0;display:flex;gap:12px;background:#c9ced8">${img(a)}${img(b)}</body>`);
-    mkdirSync(dirname(SCREENSHOT), { recursive: true });
-    await sheet.screenshot({ path: SCREENSHOT });
+    mkdirSync(dirname(RUN_SCREENSHOT), { recursive: true });
+    await sheet.screenshot({ path: RUN_SCREENSHOT });
     await sheet.close();
+    expect(statSync(RUN_SCREENSHOT).size).toBeGreaterThan(10_000);
+    if (!existsSync(SCREENSHOT) || process.env['UPDATE_DEMO_SCREENSHOT'] === '1') {
+      mkdirSync(dirname(SCREENSHOT), { recursive: true });
+      copyFileSync(RUN_SCREENSHOT, SCREENSHOT);
+    }
   };
 
   it('serves the built app at / and its assets with their content types', async () => {
