@@ -146,10 +146,8 @@ export class Presence {
     const request = { ctx: subscription.ctx as never, topic: scope.topic, key: scope.key };
     void Promise.resolve()
       .then(() => (build === undefined ? {} : build(request)))
-      .then(
-        (raw) => this.#admit(local, schema, raw, scope.topic),
-        (error: unknown) => this.#deps.logger.error('presence.info threw; the subscriber is not shown in presence', { topic: scope.topic, error: String(error) }),
-      );
+      .then((raw) => this.#admit(local, schema, raw, scope.topic))
+      .catch((error: unknown) => this.#deps.logger.error('presence.info threw; the subscriber is not shown in presence', { topic: scope.topic, error: String(error) }));
   }
 
   /** `subscription` ended: it leaves its channel (nothing the second time). */

@@ -122,6 +122,25 @@ describe('presence', () => {
     expect(await events.next()).toMatchObject({ data: { payload: { text: 'still here' } } });
   });
 
+  it('leaves out a member whose presence.info throws, logs it, and lists the others', async () => {
+    const { logger, records } = recordingLogger();
+    await using srv = await startPresenceServer({
+      logger,
+      presence: {
+        info: ({ ctx }) => {
+          if (ctx.name === 'mallory') throw new Error('no profile');
+          return { name: ctx.name };
+        },
+      },
+    });
+    await using mallory = presenceClient(srv.url, 'mallory');
+    await using ann = presenceClient(srv.url, 'ann');
+    await enter(mallory, 'r').started;
+    await enter(ann, 'r').started;
+    await vi.waitFor(async () => expect((await srv.pubsub.members('room', { key: 'r' })).map((m) => m.info.name)).toEqual(['ann']));
+    expect(records).toContainEqual(expect.objectContaining({ level: 'error', message: 'presence.info threw; the subscriber is not shown in presence' }));
+  });
+
   it('gives the members again to a watcher that resubscribes after its socket dropped, and the dropped member leaves', async () => {
     await using srv = await startPresenceServer();
     await using ann = presenceClient(srv.url, 'ann');
