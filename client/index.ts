@@ -7,7 +7,17 @@ export { ConnectionError, createPubSubClient } from './pubsub-client.js';
 export type { ClientSubscription, ConnectionStatus, DisconnectInfo, PubSubClient, PubSubClientOptions } from './pubsub-client.js';
 export { backoffDelay, DEFAULT_RETRY } from './backoff.js';
 export type { RetryOptions } from './backoff.js';
-export type { AnyTopicEventOf, PublishArgsOf, SubscribeOptionsOf, SubscriptionOptions, TopicEventOf, TopicNamesOf } from './router-types.js';
+export type {
+  AnyTopicEventOf,
+  PresenceOptionsOf,
+  PresenceTopicNamesOf,
+  PresenceUpdateOf,
+  PublishArgsOf,
+  SubscribeOptionsOf,
+  SubscriptionOptions,
+  TopicEventOf,
+  TopicNamesOf,
+} from './router-types.js';
 export {
   ALL_TOPICS,
   CloseCode,

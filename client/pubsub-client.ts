@@ -7,8 +7,18 @@ import {
 } from '@trpc/client';
 import type { AnyTRPCRouter } from '@trpc/server';
 import { backoffDelay, DEFAULT_RETRY, type RetryOptions } from './backoff.js';
-import { ALL_TOPICS, EVENTS_PROCEDURE, isGapSignal, isWireEvent, PUBLISH_PROCEDURE, type GapSignal, type PubSubEvent } from './protocol.js';
-import type { PublishArgsOf, SubscribeOptionsOf, SubscriptionOptions, TopicEventOf, TopicNamesOf, AnyTopicEventOf } from './router-types.js';
+import { ALL_TOPICS, EVENTS_PROCEDURE, isGapSignal, isWireEvent, PRESENCE_PROCEDURE, PUBLISH_PROCEDURE, type GapSignal, type PubSubEvent } from './protocol.js';
+import type {
+  AnyTopicEventOf,
+  PresenceOptionsOf,
+  PresenceTopicNamesOf,
+  PresenceUpdateOf,
+  PublishArgsOf,
+  SubscribeOptionsOf,
+  SubscriptionOptions,
+  TopicEventOf,
+  TopicNamesOf,
+} from './router-types.js';
 
 /** Why the connection closed, as {@link PubSubClientOptions.onDisconnect} gets it. */
 export interface DisconnectInfo {
@@ -125,6 +135,21 @@ export interface PubSubClient<TRouter extends AnyTRPCRouter> {
   subscribe<N extends TopicNamesOf<TRouter>>(topic: N, callback: (event: TopicEventOf<TRouter, N>) => void): ClientSubscription;
   /** Subscribes to every topic at once (`ALL_TOPICS`); `options` as for {@link PubSubClient.subscribe}. */
   subscribeAll(callback: (event: AnyTopicEventOf<TRouter>) => void, options?: SubscriptionOptions): ClientSubscription;
+  /**
+   * Watches who is in one channel of a topic with presence: `onUpdate`
+   * gets the members first (again after every reconnect: replace what you
+   * had), then each join and leave. Survives reconnects, as
+   * {@link PubSubClient.subscribe} does.
+   * @example
+   * ```ts
+   * client.presence('chat', { key: 'lobby' }, (update) => render(update));
+   * ```
+   */
+  presence<N extends PresenceTopicNamesOf<TRouter>>(
+    topic: N,
+    options: PresenceOptionsOf<TRouter, N>,
+    onUpdate: (update: PresenceUpdateOf<TRouter, N>) => void,
+  ): ClientSubscription;
   /**
    * Publishes through the server (validated and authorized there).
    * @returns the event id the server gave it.
@@ -249,16 +274,18 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
   const proxy = trpc as unknown as Record<string, Record<string, Record<string, (...args: unknown[]) => unknown>>>;
 
   /**
-   * Subscribes through `trpc.<routerKey>.events` (a topic name, or `allTopics`).
-   * Resubscribes, with the last id it saw, when wsLink drops the operation
-   * on a socket that closed as it opened (see {@link isLostOnClosingSocket}).
+   * One subscription through `trpc.<routerKey>.<procedure>`: `started`,
+   * failures reported (as `what`) to `onSubscriptionError`, and a new
+   * start, with `inputOf()` asked again, when wsLink drops the operation on
+   * a socket that closed as it opened (see {@link isLostOnClosingSocket}).
    */
-  const subscribeTo = (
+  const track = (
     routerKey: string,
-    input: Record<string, unknown> | undefined,
-    callback: (event: PubSubEvent) => void,
-    subscriptionOptions: SubscriptionOptions = {},
-  ) => {
+    procedure: string,
+    what: string,
+    inputOf: () => unknown,
+    onData: (data: unknown) => void,
+  ): ClientSubscription => {
     if (closed) throw new Error('PubSubClient is closed');
     let resolveStarted!: () => void;
     let rejectStarted!: (error: unknown) => void;
@@ -267,35 +294,13 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
       rejectStarted = reject;
     });
     started.catch(() => undefined);
-    let lastEventId = subscriptionOptions.lastEventId;
-    let warnedUnknown = false;
     let active = true;
     let current: { unsubscribe: () => void } | undefined;
-    const onGap = (gap: GapSignal) => {
-      if (subscriptionOptions.onGap !== undefined) callUser('onGap', () => subscriptionOptions.onGap?.(gap));
-      else if (options.onGap !== undefined) callUser('onGap', () => options.onGap?.(gap, routerKey));
-      else console.warn(`[trpc-pubsub] subscription to ${routerKey} resumed with a gap (${gap.reason}): events after ${gap.after} were not replayed`);
-    };
     const start = () => {
-      const resumeInput = lastEventId === undefined ? input : { ...input, lastEventId };
-      // The tRPC proxy answers any path; an unknown topic is refused by the server (NOT_FOUND).
-      current = proxy[routerKey]![EVENTS_PROCEDURE]!['subscribe']!(resumeInput, {
+      current = proxy[routerKey]![procedure]!['subscribe']!(inputOf(), {
         onStarted: () => resolveStarted(),
-        onData: (tracked: { id?: unknown; data?: unknown } | undefined) => {
-          if (!active) return;
-          if (typeof tracked?.id === 'string') lastEventId = tracked.id;
-          const data = tracked?.data;
-          if (isWireEvent(data)) {
-            callUser('subscribe', () => callback({ id: tracked?.id, ...data } as PubSubEvent));
-          } else if (isGapSignal(data)) {
-            onGap(data);
-          } else if (!warnedUnknown) {
-            warnedUnknown = true;
-            const kind = (data as { kind?: unknown } | null | undefined)?.kind;
-            console.warn(
-              `[trpc-pubsub] subscription to ${routerKey} ignored data of unknown kind ${JSON.stringify(kind) ?? 'undefined'} (is the server newer than the client?); further ones are ignored silently`,
-            );
-          }
+        onData: (data: unknown) => {
+          if (active) onData(data);
         },
         onError: (error: TRPCClientError<AnyTRPCRouter>) => {
           current = undefined;
@@ -307,8 +312,8 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
           }
           rejectStarted(error);
           subscriptions.delete(subscription);
-          if (options.onSubscriptionError !== undefined) callUser('onSubscriptionError', () => options.onSubscriptionError?.(error, routerKey));
-          else console.error(`[trpc-pubsub] subscription to ${routerKey} failed: ${error.message}`);
+          if (options.onSubscriptionError !== undefined) callUser('onSubscriptionError', () => options.onSubscriptionError?.(error, what));
+          else console.error(`[trpc-pubsub] subscription to ${what} failed: ${error.message}`);
         },
       }) as { unsubscribe: () => void };
     };
@@ -324,6 +329,43 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
     subscriptions.add(subscription);
     start();
     return subscription;
+  };
+
+  /**
+   * Subscribes through `trpc.<routerKey>.events` (a topic name, or `allTopics`),
+   * resuming after the last id it saw whenever it starts again.
+   */
+  const subscribeTo = (
+    routerKey: string,
+    input: Record<string, unknown> | undefined,
+    callback: (event: PubSubEvent) => void,
+    subscriptionOptions: SubscriptionOptions = {},
+  ) => {
+    let lastEventId = subscriptionOptions.lastEventId;
+    let warnedUnknown = false;
+    const onGap = (gap: GapSignal) => {
+      if (subscriptionOptions.onGap !== undefined) callUser('onGap', () => subscriptionOptions.onGap?.(gap));
+      else if (options.onGap !== undefined) callUser('onGap', () => options.onGap?.(gap, routerKey));
+      else console.warn(`[trpc-pubsub] subscription to ${routerKey} resumed with a gap (${gap.reason}): events after ${gap.after} were not replayed`);
+    };
+    const onData = (raw: unknown) => {
+      const tracked = raw as { id?: unknown; data?: unknown } | undefined;
+      if (typeof tracked?.id === 'string') lastEventId = tracked.id;
+      const data = tracked?.data;
+      if (isWireEvent(data)) {
+        callUser('subscribe', () => callback({ id: tracked?.id, ...data } as PubSubEvent));
+      } else if (isGapSignal(data)) {
+        onGap(data);
+      } else if (!warnedUnknown) {
+        warnedUnknown = true;
+        const kind = (data as { kind?: unknown } | null | undefined)?.kind;
+        console.warn(
+          `[trpc-pubsub] subscription to ${routerKey} ignored data of unknown kind ${JSON.stringify(kind) ?? 'undefined'} (is the server newer than the client?); further ones are ignored silently`,
+        );
+      }
+    };
+    // The tRPC proxy answers any path; an unknown topic is refused by the server (NOT_FOUND).
+    return track(routerKey, EVENTS_PROCEDURE, routerKey, () => (lastEventId === undefined ? input : { ...input, lastEventId }), onData);
   };
 
   const client: PubSubClient<TRouter> = {
@@ -351,6 +393,10 @@ export function createPubSubClient<TRouter extends AnyTRPCRouter>(options: PubSu
     },
     subscribeAll(callback, subscribeOptions) {
       return subscribeTo(ALL_TOPICS, startInput(subscribeOptions), callback as (event: PubSubEvent) => void, subscribeOptions);
+    },
+    presence(topicName: string, presenceOptions: { key?: unknown }, onUpdate: (update: never) => void) {
+      const input = presenceOptions?.key === undefined ? undefined : { key: presenceOptions.key };
+      return track(topicName, PRESENCE_PROCEDURE, `${topicName}.${PRESENCE_PROCEDURE}`, () => input, (data) => callUser('presence', () => onUpdate(data as never)));
     },
     async publish(topicName: string, ...args: unknown[]) {
       const [data, publishOptions] = args as [unknown, { key?: unknown } | undefined];

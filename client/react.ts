@@ -28,7 +28,7 @@ import {
   type ReactNode,
 } from 'react';
 import type { ChannelKey, GapSignal, PresenceMember, PresenceUpdate, PubSubEvent } from './protocol.js';
-import type { ConnectionStatus, PubSubClient } from './pubsub-client.js';
+import type { ClientSubscription, ConnectionStatus, PubSubClient } from './pubsub-client.js';
 import type { PublishArgsOf, SubscribeOptionsOf, TopicEventOf, TopicNamesOf } from './router-types.js';
 
 /**
@@ -513,21 +513,21 @@ export function usePresence<N extends PresenceTopicName>(topic: N, options: UseP
         return { ...session, ...change(session.members) };
       });
     };
-    const procedures = (client.trpc as unknown as Record<string, { presence?: { subscribe: PresenceSubscribe } }>)[topic];
-    const subscribe = procedures?.presence?.subscribe;
-    if (subscribe === undefined) {
-      update(() => ({ phase: 'error', error: new Error(`Topic "${topic}" has no presence`) }));
-      return () => void (active = false);
+    const onUpdate = (item: PresenceUpdate) => {
+      if (item.kind === 'members') update(() => ({ phase: 'live', members: item.members, error: undefined }));
+      else if (item.kind === 'join') update((members) => ({ members: [...members.filter((m) => m.id !== item.member.id), item.member] }));
+      else update((members) => ({ members: members.filter((m) => m.id !== item.member.id) }));
+    };
+    // Through the client: it starts the stream again when wsLink drops it on a socket that closed as it opened.
+    const watch = client.presence as unknown as (topic: string, options: { key?: ChannelKey }, onUpdate: (item: PresenceUpdate) => void) => ClientSubscription;
+    let subscription: ClientSubscription;
+    try {
+      subscription = watch(topic, key === undefined ? {} : { key }, onUpdate);
+    } catch (error) {
+      if ((client.status as ConnectionStatus) === 'closed') return; // closed since the check: the status says `idle`
+      throw error;
     }
-    const subscription = subscribe(key === undefined ? undefined : { key }, {
-      onData: (data: unknown) => {
-        const item = data as PresenceUpdate;
-        if (item.kind === 'members') update(() => ({ phase: 'live', members: item.members, error: undefined }));
-        else if (item.kind === 'join') update((members) => ({ members: [...members.filter((m) => m.id !== item.member.id), item.member] }));
-        else update((members) => ({ members: members.filter((m) => m.id !== item.member.id) }));
-      },
-      onError: (error: unknown) => update(() => ({ phase: 'error', error })),
-    });
+    subscription.started.catch((error: unknown) => update(() => ({ phase: 'error', error })));
     return () => {
       active = false;
       subscription.unsubscribe();
@@ -549,11 +549,6 @@ export function usePresence<N extends PresenceTopicName>(topic: N, options: UseP
     };
   }, [enabled, clientStatus, session]);
 }
-
-type PresenceSubscribe = (
-  input: unknown,
-  observer: { onData: (data: unknown) => void; onError: (error: unknown) => void },
-) => { unsubscribe(): void };
 
 function samePresenceInputs(a: readonly unknown[] | undefined, b: readonly unknown[]): boolean {
   return a !== undefined && a.length === b.length && a.every((value, i) => Object.is(value, b[i]));

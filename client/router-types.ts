@@ -1,5 +1,5 @@
 import type { AnyTRPCRouter } from '@trpc/server';
-import type { GapSignal, PubSubEvent } from './protocol.js';
+import type { GapSignal, PresenceUpdate, PubSubEvent } from './protocol.js';
 
 type RecordOf<TRouter extends AnyTRPCRouter> = TRouter['_def']['record'];
 type InputOf<TProcedure> = TProcedure extends { _def: { $types: { input: infer $Input } } } ? $Input : never;
@@ -73,3 +73,19 @@ export type PublishArgsOf<TRouter extends AnyTRPCRouter, N extends string> =
           ? [data: $Data]
           : [data?: undefined]
     : never;
+
+type PresenceOutput<TRouter extends AnyTRPCRouter, N extends string> = RecordOf<TRouter>[N] extends { presence: infer $Procedure } ? OutputOf<$Procedure> : never;
+
+/** Names of the topics of an `AppRouter` that have presence (`<topic>.presence`). */
+export type PresenceTopicNamesOf<TRouter extends AnyTRPCRouter> = {
+  [N in TopicNamesOf<TRouter>]: [PresenceOutput<TRouter, N>] extends [never] ? never : N;
+}[TopicNamesOf<TRouter>];
+
+/** What `client.presence(N, …)` hears: the members, then joins and leaves, with the topic's info type. */
+export type PresenceUpdateOf<TRouter extends AnyTRPCRouter, N extends string> =
+  PresenceOutput<TRouter, N> extends AsyncIterable<infer $Update, any, any> ? $Update : PresenceUpdate;
+
+/** Options of `client.presence(N, options, onUpdate)`: `{ key }` on keyed topics. */
+export type PresenceOptionsOf<TRouter extends AnyTRPCRouter, N extends string> = [KeyOf<NonNullable<EventsInput<TRouter, N>>>] extends [never]
+  ? Record<string, never>
+  : { key: Exclude<KeyOf<NonNullable<EventsInput<TRouter, N>>>, undefined> };

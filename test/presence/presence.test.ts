@@ -8,6 +8,10 @@ import { describe, expect, expectTypeOf, it, vi } from 'vitest';
 import { topicsTable } from '../../src/cli/topics.js';
 import { recordingLogger } from '../fixtures/server.js';
 import { deferred, Inbox } from '../fixtures/inbox.js';
+import { createPubSubClient } from 'trpc-pubsub/client';
+import WebSocket from 'ws';
+import { leave } from '../fixtures/leftovers.js';
+import type { PresenceRouter } from '../fixtures/presence-app.js';
 import { enter, presenceClient, startPresenceServer, watch, type Info } from '../fixtures/presence-clients.js';
 
 describe('presence', () => {
@@ -174,6 +178,30 @@ describe('presence', () => {
       'lobby  -       -          { name: string }  string',
       'plain  string  -          -                 string',
     ]);
+  });
+
+  it('streams presence through the convenience client too, typed, and again after a reconnect', async () => {
+    await using srv = await startPresenceServer();
+    await using ann = presenceClient(srv.url, 'ann');
+    await enter(ann, 'r').started;
+    await vi.waitFor(async () => expect(await srv.pubsub.members('room', { key: 'r' })).toHaveLength(1));
+    const client = createPubSubClient<PresenceRouter>({ url: srv.url, WebSocket, connectionParams: { name: 'watcher' }, retry: { initialDelayMs: 10, maxDelayMs: 50, jitter: 0 } });
+    leave(() => client.close());
+    const updates = new Inbox<PresenceUpdate<Info>>();
+    const watching = client.presence('room', { key: 'r' }, (update) => {
+      if (update.kind !== 'members') expectTypeOf(update.member.info).toEqualTypeOf<Info>();
+      updates.push(update as PresenceUpdate<Info>);
+    });
+    await watching.started;
+    expect(await updates.next()).toMatchObject({ kind: 'members', members: [{ info: { name: 'ann' } }] });
+    srv.drop('watcher');
+    expect(await updates.next()).toMatchObject({ kind: 'members', members: [{ info: { name: 'ann' } }] });
+    // @ts-expect-error `plain` has no presence
+    expect(() => client.presence('plain', { key: 'x' }, () => {})).not.toThrow();
+    // @ts-expect-error a keyed topic's presence needs its key
+    client.presence('room', {}, () => {});
+    watching.unsubscribe();
+    await vi.waitFor(() => expect(srv.pubsub.core.presence.watchedChannels).toBe(0));
   });
 
   it('leaves nothing behind: no member, no watched channel, no refresh timer', async () => {
