@@ -475,7 +475,8 @@ export interface UsePresenceResult<N extends string> {
 }
 
 interface PresenceSession {
-  readonly inputs: readonly unknown[] | undefined;
+  /** The inputs the session belongs to (`history` unused); `undefined` for {@link NO_PRESENCE}. */
+  readonly inputs: Inputs | undefined;
   readonly members: readonly PresenceMember[];
   readonly phase: 'connecting' | 'live' | 'error';
   readonly error: unknown;
@@ -500,16 +501,15 @@ export function usePresence<N extends PresenceTopicName>(topic: N, options: UseP
   const { key, enabled = true } = options as { key?: ChannelKey; enabled?: boolean };
   const clientStatus = useSyncExternalStore(statusStore.subscribe, statusStore.get, statusStore.get);
   const [stored, setStored] = useState<PresenceSession>(NO_PRESENCE);
-  const inputs = [client, topic, key];
 
   useEffect(() => {
     if (!enabled || client.status === 'closed') return;
-    const mine = [client, topic, key];
+    const mine: Inputs = { client, topic, key, history: undefined };
     let active = true;
     const update = (change: (members: readonly PresenceMember[]) => Partial<PresenceSession>) => {
       if (!active) return;
       setStored((previous) => {
-        const session = samePresenceInputs(previous.inputs, mine) ? previous : { ...NO_PRESENCE, inputs: mine };
+        const session = sameInputs(previous.inputs, mine) ? previous : { ...NO_PRESENCE, inputs: mine };
         return { ...session, ...change(session.members) };
       });
     };
@@ -535,7 +535,7 @@ export function usePresence<N extends PresenceTopicName>(topic: N, options: UseP
     };
   }, [client, topic, key, enabled]);
 
-  const session = samePresenceInputs(stored.inputs, inputs) ? stored : NO_PRESENCE;
+  const session = sameInputs(stored.inputs, { client, topic, key, history: undefined }) ? stored : NO_PRESENCE;
   return useMemo(() => {
     let status: PresenceStatus;
     if (!enabled || clientStatus === 'closed') status = 'idle';
@@ -548,8 +548,4 @@ export function usePresence<N extends PresenceTopicName>(topic: N, options: UseP
       error: session.error as TRPCClientError<RegisteredRouter> | undefined,
     };
   }, [enabled, clientStatus, session]);
-}
-
-function samePresenceInputs(a: readonly unknown[] | undefined, b: readonly unknown[]): boolean {
-  return a !== undefined && a.length === b.length && a.every((value, i) => Object.is(value, b[i]));
 }

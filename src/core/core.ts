@@ -136,7 +136,7 @@ export class PubSubCore implements SubscriptionHost {
     if (this.#closing !== undefined) throw closedError();
     this.#index.insert(subscription.scope, subscription);
     this.counters.subscriptionsOpened++;
-    if (this.#hasPresence && this.presence.eligible(subscription)) this.presence.join(subscription);
+    if (this.#hasPresence) this.presence.join(subscription);
     if (this.#options.onSubscribe !== undefined) this.#hook('onSubscribe', subscription);
   }
 

@@ -127,16 +127,14 @@ export class Presence {
     return this.#watched.size;
   }
 
-  /** Whether `subscription` counts as a member: a tRPC subscription to one channel of a topic with presence. */
-  eligible(subscription: Subscription): boolean {
-    const { scope } = subscription;
-    return scope.kind === 'channel' && subscription.origin !== 'server' && this.#deps.topics.find(scope.topic)?.definition.presence !== undefined;
-  }
-
-  /** `subscription` started: it joins its channel once its info is built and checked. */
+  /**
+   * `subscription` started: when it counts as a member (a tRPC subscription
+   * to one channel of a topic with presence), it joins its channel once its
+   * info is built and checked; any other subscription is left alone.
+   */
   join(subscription: Subscription): void {
     const { scope } = subscription;
-    if (this.#closed || scope.kind !== 'channel') return;
+    if (this.#closed || scope.kind !== 'channel' || subscription.origin === 'server') return;
     const schema = this.#deps.topics.find(scope.topic)?.definition.presence?.info;
     if (schema === undefined) return;
     const local: LocalMember = { channel: channelName(scope.topic, scope.key), member: undefined, left: false, joining: undefined };

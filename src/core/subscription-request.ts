@@ -55,7 +55,7 @@ export function markTopicSubscription<T extends object>(procedure: T): T {
  * before calling it (an HTTP transport picks its stream format first).
  */
 export function isTopicSubscription(procedure: unknown): boolean {
-  return typeof procedure === 'function' || (typeof procedure === 'object' && procedure !== null) ? TOPIC_SUBSCRIPTIONS.has(procedure as object) : false;
+  return TOPIC_SUBSCRIPTIONS.has(procedure as object);
 }
 
 /** Whether a procedure's result is a topic subscription a transport can serve on its fast path. */

@@ -110,8 +110,8 @@ export class HttpTransport {
     }
     if (!this.#takeTokens(req, res, ip, target)) return true;
     const stream = target.stream ? this.#open(res, ip) : undefined;
-    const topic = stream === undefined || req.method !== 'GET' ? undefined : topicSubscriptionAt(deps.router, deps.config, target.procedurePath);
-    if (topic !== undefined) {
+    const topic = target.call;
+    if (stream !== undefined && req.method === 'GET' && topic !== undefined && isTopicSubscription(topic.procedure) && sseSubscriptionsOn(deps.config)) {
       // A topic subscription: the fast path (one text per event for every SSE subscriber), same protocol as tRPC's.
       void serveTopicStream(req, res, topic.path, topic.procedure, {
         router: deps.router,
@@ -198,21 +198,7 @@ export class HttpTransport {
   }
 }
 
-/**
- * The topic subscription at `procedurePath` (URL-encoded, as in the URL),
- * when the router has one there and SSE subscriptions are on; `undefined`
- * for anything else (tRPC's adapter serves it).
- */
-function topicSubscriptionAt(router: AnyTRPCRouter, config: RouterConfig, procedurePath: string): { path: string; procedure: unknown } | undefined {
-  if ((config.sse as { enabled?: boolean } | undefined)?.enabled === false) return undefined;
-  let path: string;
-  try {
-    path = decodeURIComponent(procedurePath);
-  } catch {
-    return undefined;
-  }
-  const procedures = router._def.procedures as Record<string, unknown>;
-  if (!Object.hasOwn(procedures, path)) return undefined;
-  const procedure = procedures[path];
-  return isTopicSubscription(procedure) ? { path, procedure } : undefined;
+/** Whether the router serves subscriptions over SSE (tRPC's `sse.enabled`, on unless turned off). */
+function sseSubscriptionsOn(config: RouterConfig): boolean {
+  return (config.sse as { enabled?: boolean } | undefined)?.enabled !== false;
 }

@@ -19,6 +19,8 @@ export interface RequestTarget {
   calls: number;
   /** Whether it opens an SSE stream: one subscription call, or an `Accept: text/event-stream` request. */
   stream: boolean;
+  /** Not a batch: the router's procedure at the (decoded) path, and that path; `undefined` when there is none (or a lazy router not loaded yet). */
+  call: { path: string; procedure: unknown } | undefined;
 }
 
 /** The procedures of a router by dotted path, as tRPC v11 keeps them (`router._def.procedures`). */
@@ -35,19 +37,21 @@ export function targetOf(req: IncomingMessage, base: string, router: AnyTRPCRout
   const url = req.url ?? '';
   const query = url.indexOf('?');
   const batch = query !== -1 && new URLSearchParams(url.slice(query + 1)).get('batch') === '1';
-  if (batch) return { procedurePath, batch, calls: procedurePath.split(',').length, stream: false };
+  if (batch) return { procedurePath, batch, calls: procedurePath.split(',').length, stream: false, call: undefined };
   const accept = req.headers.accept ?? '';
-  return { procedurePath, batch, calls: 1, stream: accept.includes('text/event-stream') || isSubscription(router, procedurePath) };
+  const call = procedureAt(router, procedurePath);
+  const subscription = (call?.procedure as { _def?: { type?: unknown } } | undefined)?._def?.type === 'subscription';
+  return { procedurePath, batch, calls: 1, stream: accept.includes('text/event-stream') || subscription, call };
 }
 
-/** Whether the router's procedure at `path` (URL-encoded) is a subscription (a lazy router not loaded yet: no). */
-function isSubscription(router: AnyTRPCRouter, path: string): boolean {
+/** The router's procedure at `path` (URL-encoded), with the decoded path; `undefined` when there is none. */
+function procedureAt(router: AnyTRPCRouter, path: string): RequestTarget['call'] {
   let decoded: string;
   try {
     decoded = decodeURIComponent(path);
   } catch {
-    return false;
+    return undefined;
   }
   const procedures = router._def.procedures as ProcedureRecord;
-  return Object.hasOwn(procedures, decoded) && procedures[decoded]?._def?.type === 'subscription';
+  return Object.hasOwn(procedures, decoded) && procedures[decoded] !== undefined ? { path: decoded, procedure: procedures[decoded] } : undefined;
 }

@@ -112,19 +112,28 @@ export async function serveTopicStream(req: IncomingMessage, res: ServerResponse
     });
     if (!isSubscriptionRequest(result)) throw new Error(`${path} did not return a topic subscription`);
     if (abort.signal.aborted || res.destroyed) return;
-    sink = new SseTopicSink(res, result, ctx, deps, abort.signal);
+    sink = new SseTopicSink(res, result, { path, input, ctx }, deps, abort.signal);
     await sink.open(result.lastEventId, result.last);
   } catch (cause) {
+    sink?.stop();
     if (abort.signal.aborted || res.destroyed) return;
-    const error = getTRPCErrorFromUnknown(cause);
-    if (sink !== undefined) {
-      sink.fail(error, path, input);
-      return;
-    }
-    reportError(deps.onError, deps.logger, { error, path, type: 'subscription', input, ctx });
-    startStream(res, deps.config);
-    res.end(serializedError(deps.config, deps.logger, error, path, input, ctx));
+    failStream(res, deps, getTRPCErrorFromUnknown(cause), { path, input, ctx });
   }
+}
+
+/** The call a stream serves, as errors report it. */
+interface StreamCall {
+  readonly path: string;
+  readonly input: unknown;
+  readonly ctx: unknown;
+}
+
+/** Reports `error` (`onError`), then ends the stream with tRPC's `serialized-error` event (after `connected`, when not sent yet). */
+function failStream(res: ServerResponse, deps: TopicStreamDeps, error: TRPCError, call: StreamCall): void {
+  reportError(deps.onError, deps.logger, { error, path: call.path, type: 'subscription', input: call.input, ctx: call.ctx });
+  startStream(res, deps.config);
+  const shape = errorShapeOf(deps.config, deps.logger, error, 'subscription', call.path, call.input, call.ctx);
+  res.end(`event: serialized-error\ndata: ${JSON.stringify(deps.config.transformer.output.serialize(shape))}\n\n\n`);
 }
 
 /** The id the client resumes after, where tRPC reads it: the `Last-Event-ID` header, else the query. */
@@ -143,26 +152,21 @@ function startStream(res: ServerResponse, config: RouterConfig): void {
   res.write(`event: connected\ndata: ${JSON.stringify(client)}\n\n\n`);
 }
 
-function serializedError(config: RouterConfig, logger: Logger, error: TRPCError, path: string, input: unknown, ctx: unknown): string {
-  const shape = errorShapeOf(config, logger, error, 'subscription', path, input, ctx);
-  return `event: serialized-error\ndata: ${JSON.stringify(config.transformer.output.serialize(shape))}\n\n\n`;
-}
-
 /** One topic subscription of one SSE stream. */
 class SseTopicSink extends Subscription {
   readonly #res: ServerResponse;
-  readonly #ctx: unknown;
+  readonly #call: StreamCall;
   readonly #deps: TopicStreamDeps;
   #ping: ReturnType<typeof setInterval> | undefined;
   /** Whether something was written since the last ping tick. */
   #wrote = false;
 
-  constructor(res: ServerResponse, request: SubscriptionRequest, ctx: unknown, deps: TopicStreamDeps, signal: AbortSignal) {
+  constructor(res: ServerResponse, request: SubscriptionRequest, call: StreamCall, deps: TopicStreamDeps, signal: AbortSignal) {
     super(request.core, request.scope, request.allowed);
     this.#res = res;
-    this.#ctx = ctx;
+    this.#call = call;
     this.#deps = deps;
-    signal.addEventListener('abort', () => this.#stop(), { once: true });
+    signal.addEventListener('abort', () => this.stop(), { once: true });
   }
 
   get origin(): SubscriptionOrigin {
@@ -170,15 +174,14 @@ class SseTopicSink extends Subscription {
   }
 
   get ctx(): unknown {
-    return this.#ctx;
+    return this.#call.ctx;
   }
 
-  /** Ends the stream with tRPC's `serialized-error` event (the subscription failed after it started). */
-  fail(error: TRPCError, path: string, input: unknown): void {
-    this.#stop();
-    reportError(this.#deps.onError, this.#deps.logger, { error, path, type: 'subscription', input, ctx: this.#ctx });
-    startStream(this.#res, this.#deps.config);
-    this.#res.end(serializedError(this.#deps.config, this.#deps.logger, error, path, input, this.#ctx));
+  /** Leaves the index and stops pinging; safe to call twice. */
+  stop(): void {
+    clearInterval(this.#ping);
+    this.#ping = undefined;
+    this.close();
   }
 
   protected onLive(): void {
@@ -210,13 +213,7 @@ class SseTopicSink extends Subscription {
   }
 
   protected onFail(error: TRPCError): void {
-    const request = this.scope.kind === 'all' ? 'allTopics.events' : `${this.scope.topic}.events`;
-    this.fail(error, request, undefined);
-  }
-
-  #stop(): void {
-    clearInterval(this.#ping);
-    this.#ping = undefined;
-    this.close();
+    this.stop();
+    failStream(this.#res, this.#deps, error, this.#call);
   }
 }
